@@ -1,0 +1,1 @@
+"""Wiring and storage: settings, app factory, middlewares, database, i18n, run modes."""

@@ -1,0 +1,152 @@
+"""App factory and run modes: the same Dispatcher serves long polling, the webhook server,
+the console chat and the tests."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from contextlib import suppress
+from dataclasses import dataclass, field
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.base import BaseSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.types import BotCommand
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+from aiohttp import web
+
+from bot.config import Settings
+from bot.db import Database
+from bot.fsm_storage import SQLModelStorage
+from bot.i18n import I18n
+from bot.middlewares import DbSessionMiddleware, InputGuardMiddleware, UserMiddleware
+from handlers import build_root_router
+
+logger = logging.getLogger("talapker")
+
+COMMANDS = ("start", "menu", "language", "help", "cancel")
+
+
+def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
+    if session is None:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.bot_api_url))
+    if settings.bot_token is None:
+        raise ValueError("BOT_TOKEN is required to talk to a Bot API server")
+    return Bot(
+        settings.bot_token,
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
+    )
+
+
+def create_dispatcher(settings: Settings, database: Database, i18n: I18n) -> Dispatcher:
+    dispatcher = Dispatcher(
+        storage=SQLModelStorage(database), settings=settings, database=database, i18n=i18n
+    )
+    dispatcher.update.outer_middleware(DbSessionMiddleware(database))
+    dispatcher.update.outer_middleware(UserMiddleware(settings, i18n))
+    dispatcher.message.middleware(InputGuardMiddleware())
+    dispatcher.include_router(build_root_router())
+    return dispatcher
+
+
+@dataclass
+class TalapkerApp:
+    """Everything one bot process owns, with start-up and shutdown in one place."""
+
+    settings: Settings
+    database: Database
+    bot: Bot
+    dispatcher: Dispatcher
+    _webhook_runner: web.AppRunner | None = field(default=None, init=False)
+
+    @classmethod
+    async def create(cls, settings: Settings, session: BaseSession | None = None) -> TalapkerApp:
+        database = Database(settings.database_url)
+        await database.upgrade()
+        i18n = I18n()
+        return cls(
+            settings=settings,
+            database=database,
+            bot=create_bot(settings, session),
+            dispatcher=create_dispatcher(settings, database, i18n),
+        )
+
+    async def set_commands(self) -> None:
+        i18n: I18n = self.dispatcher["i18n"]
+        for lang in (None, *i18n.languages):
+            commands = [
+                BotCommand(command=name, description=i18n.plain(lang or "en", f"commands.{name}"))
+                for name in COMMANDS
+            ]
+            await self.bot.set_my_commands(commands, language_code=lang)
+
+    async def run_polling(self, *, handle_signals: bool = True) -> None:
+        """Long polling until SIGINT/SIGTERM (or `stop_polling`)."""
+        await self.bot.delete_webhook(drop_pending_updates=False)
+        await self.set_commands()
+        logger.info("polling %s", self.settings.bot_api_url)
+        await self.dispatcher.start_polling(
+            self.bot,
+            handle_signals=handle_signals,
+            close_bot_session=False,
+            allowed_updates=self.dispatcher.resolve_used_update_types(),
+        )
+
+    async def start_webhook(self) -> web.AppRunner:
+        """Serve the webhook and register it with the Bot API; returns the running server."""
+        settings = self.settings
+        app = web.Application()
+        SimpleRequestHandler(
+            dispatcher=self.dispatcher, bot=self.bot, secret_token=settings.webhook_secret
+        ).register(app, path=settings.webhook_path)
+        runner = web.AppRunner(app, handle_signals=False)
+        await runner.setup()
+        await web.TCPSite(runner, settings.webhook_host, settings.webhook_port).start()
+        self._webhook_runner = runner
+        await self.dispatcher.emit_startup(bot=self.bot)
+        await self.set_commands()
+        if settings.webhook_url:
+            await self.bot.set_webhook(
+                settings.webhook_url,
+                secret_token=settings.webhook_secret,
+                allowed_updates=self.dispatcher.resolve_used_update_types(),
+            )
+        logger.info("webhook listening on %s:%s%s", settings.webhook_host, settings.webhook_port, settings.webhook_path)
+        return runner
+
+    async def run_webhook(self) -> None:
+        """Serve the webhook until SIGINT/SIGTERM, then finish in-flight updates and exit."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await self.start_webhook()
+        await stop.wait()
+        logger.info("shutting down")
+
+    async def close(self) -> None:
+        if self._webhook_runner is not None:
+            # cleanup() stops accepting requests and waits for the handlers in flight.
+            await self._webhook_runner.cleanup()
+            await self.dispatcher.emit_shutdown(bot=self.bot)
+            self._webhook_runner = None
+        await self.dispatcher.storage.close()
+        await self.bot.session.close()
+        await self.database.dispose()
+
+
+async def run(settings: Settings) -> None:
+    app = await TalapkerApp.create(settings)
+    try:
+        if settings.webhook_url:
+            await app.run_webhook()
+        else:
+            await app.run_polling()
+    finally:
+        await app.close()

@@ -1,0 +1,123 @@
+"""The `talapker` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from bot.config import Settings, SettingsError, load_settings
+
+
+class _OneLineFormatter(logging.Formatter):
+    """For the console chat: a failure is one line on stderr, never a traceback."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.exc_info = None
+        record.exc_text = None
+        return super().format(record)
+
+
+def _configure_logging(level: str, *, one_line: bool = False) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    formatter_class = _OneLineFormatter if one_line else logging.Formatter
+    handler.setFormatter(formatter_class("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+
+
+def _cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.bot_token is None:
+        if sys.stdin.isatty():
+            print("BOT_TOKEN is not set: starting the console chat. Set BOT_TOKEN to go to Telegram.")
+            return _cmd_chat(settings, args)
+        print("talapker: BOT_TOKEN is not set (try `talapker chat` for the console)", file=sys.stderr)
+        return 2
+    from bot.app import run
+
+    _configure_logging(settings.log_level)
+    asyncio.run(run(settings))
+    return 0
+
+
+def _cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.console import run_console
+
+    _configure_logging("WARNING", one_line=True)
+    asyncio.run(run_console(settings, args.user_id, args.lang))
+    return 0
+
+
+def _cmd_db(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.db import Database
+
+    async def upgrade() -> str | None:
+        database = Database(settings.database_url)
+        try:
+            await database.upgrade()
+            return await database.current_revision()
+        finally:
+            await database.dispose()
+
+    async def current() -> str | None:
+        database = Database(settings.database_url)
+        try:
+            return await database.current_revision()
+        finally:
+            await database.dispose()
+
+    if args.db_command == "upgrade":
+        print(f"database at revision {asyncio.run(upgrade())}")
+    elif args.db_command == "current":
+        revision = asyncio.run(current())
+        head = Database.head_revision()
+        print(f"current {revision}, head {head}" + ("" if revision == head else " (run `talapker db upgrade`)"))
+    elif args.db_command == "revision":
+        from alembic import command
+
+        from bot.db import alembic_config
+
+        command.revision(alembic_config(settings.database_url), message=args.message, autogenerate=True)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="talapker", description="Talapker admissions assistant")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the bot: polling, or a webhook server when WEBHOOK_URL is set")
+    run.add_argument("--user-id", type=int, default=100, help=argparse.SUPPRESS)
+    run.add_argument("--lang", choices=["kk", "ru", "en"], default=None, help=argparse.SUPPRESS)
+    run.set_defaults(handler=_cmd_run)
+
+    chat = sub.add_parser("chat", help="talk to the bot in this terminal (no token needed)")
+    chat.add_argument("--user-id", type=int, default=100, help="your user id in the chat (default 100)")
+    chat.add_argument("--lang", choices=["kk", "ru", "en"], default=None, help="your Telegram app language")
+    chat.set_defaults(handler=_cmd_chat)
+
+    db = sub.add_parser("db", help="database migrations")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="apply pending migrations")
+    db_sub.add_parser("current", help="show the current and the latest revision")
+    revision = db_sub.add_parser("revision", help="write a migration from changes in bot/models.py")
+    revision.add_argument("message")
+    db.set_defaults(handler=_cmd_db)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"talapker: configuration error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return int(args.handler(settings, args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

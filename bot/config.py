@@ -1,0 +1,128 @@
+"""Settings read from the environment and an optional `.env` file.
+
+A missing or invalid setting must stop the bot at start-up with one readable line, so
+`load_settings` turns pydantic's validation error into :class:`SettingsError`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Language = Literal["kk", "ru", "en"]
+LANGUAGES: tuple[Language, ...] = ("kk", "ru", "en")
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///talapker.db"
+TELEGRAM_API_URL = "https://api.telegram.org"
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; the message is one line meant for the operator."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_file_encoding="utf-8")
+
+    bot_token: str | None = None
+    database_url: str = DEFAULT_DATABASE_URL
+    bot_api_url: str = TELEGRAM_API_URL
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    webhook_host: str = "0.0.0.0"
+    webhook_port: int = Field(default=8080, ge=1, le=65535)
+    webhook_path: str = "/webhook"
+    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    default_language: Language = "ru"
+    timezone: str = "Asia/Almaty"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _parse_admin_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p for p in value.replace(";", ",").replace(" ", ",").split(",") if p]
+            try:
+                return frozenset(int(p) for p in parts)
+            except ValueError as exc:
+                raise ValueError("must be Telegram user ids separated by commas") from exc
+        if isinstance(value, int):
+            return frozenset({value})
+        return value
+
+    @field_validator("bot_token")
+    @classmethod
+    def _check_token(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        left, sep, right = value.strip().partition(":")
+        if not sep or not left.isdigit() or not right:
+            raise ValueError("looks wrong; a token is like 123456:ABC-DEF… from @BotFather")
+        return value.strip()
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if value.startswith(("postgres://", "postgresql://")):
+            # Operators paste plain URLs from their hosting panel; the app needs the async driver.
+            return "postgresql+asyncpg://" + value.split("://", 1)[1]
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// (or postgresql://)"
+            )
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name like Asia/Almaty") from exc
+        return value
+
+    @field_validator("webhook_url", "webhook_secret")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _check_secret(cls, value: str | None) -> str | None:
+        # Telegram accepts 1-256 characters from A-Z, a-z, 0-9, _ and -.
+        if value is not None and (
+            len(value) > 256 or not all(c.isalnum() or c in "_-" for c in value)
+        ):
+            raise ValueError("may hold only A-Z, a-z, 0-9, _ and -, at most 256 characters")
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def is_admin(self, user_id: int) -> bool:
+        return user_id in self.admin_ids
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings; raise :class:`SettingsError` with one line per problem."""
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = str(error["loc"][0]).upper() if error["loc"] else "settings"
+            message = str(error["msg"]).removeprefix("Value error, ")
+            problems.append(f"{name}: {message}")
+        raise SettingsError("; ".join(problems)) from None
+    if settings.webhook_url and not settings.webhook_secret:
+        raise SettingsError(
+            "WEBHOOK_SECRET: required when WEBHOOK_URL is set, so that only Telegram can post updates"
+        )
+    return settings

@@ -1,0 +1,118 @@
+"""Database engine, sessions and migrations (SQLite by default, PostgreSQL in production)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Any constant works; it only has to be the same for every process of one installation.
+MIGRATION_LOCK_ID = 0x7A1A9CE2
+
+# The session of the update being handled (set by DbSessionMiddleware). Code that cannot be
+# handed the session, such as aiogram's FSM storage, joins it through `Database.use_session`,
+# so that one update is one transaction: a profile change and the wizard step it completes are
+# committed together or not at all (and SQLite never sees two writers from one update).
+current_session: ContextVar[AsyncSession | None] = ContextVar("current_session", default=None)
+
+
+def alembic_config(url: str | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url:
+        config.set_main_option("sqlalchemy.url", url)
+    return config
+
+
+def _enable_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets the console chat, a bot process and the CLI share one file; the timeout
+    # makes a writer wait for a lock instead of failing with "database is locked".
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+class Database:
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
+        self.url = url
+        kwargs: dict[str, Any] = {"echo": echo}
+        if not url.startswith("sqlite"):
+            kwargs |= {"pool_size": pool_size, "max_overflow": pool_size, "pool_pre_ping": True}
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if self.is_sqlite:
+            sa.event.listen(self.engine.sync_engine, "connect", _enable_sqlite_pragmas)
+        self.session_maker = async_sessionmaker(
+            self.engine, class_=AsyncSession, expire_on_commit=False
+        )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    def session(self) -> AsyncSession:
+        return self.session_maker()
+
+    @asynccontextmanager
+    async def use_session(self) -> AsyncIterator[AsyncSession]:
+        """The current update's session if there is one (its owner commits), else a new
+        session committed on success."""
+        session = current_session.get()
+        if session is not None:
+            yield session
+            return
+        async with self.session_maker() as session:
+            yield session
+            await session.commit()
+
+    async def upgrade(self) -> None:
+        """Apply pending migrations. Several processes may call this at once on PostgreSQL:
+        an advisory lock lets one migrate while the others wait, then find nothing to do."""
+        async with self.engine.connect() as connection:
+            if not self.is_sqlite:
+                await connection.execute(sa.text(f"SELECT pg_advisory_lock({MIGRATION_LOCK_ID})"))
+            try:
+                await connection.run_sync(_upgrade_to_head)
+                await connection.commit()
+            finally:
+                if not self.is_sqlite:
+                    await connection.execute(
+                        sa.text(f"SELECT pg_advisory_unlock({MIGRATION_LOCK_ID})")
+                    )
+                    await connection.commit()
+
+    async def current_revision(self) -> str | None:
+        async with self.engine.connect() as connection:
+            return await connection.run_sync(
+                lambda sync: MigrationContext.configure(sync).get_current_revision()
+            )
+
+    @staticmethod
+    def head_revision() -> str | None:
+        return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+    async def ping(self) -> bool:
+        async with self.engine.connect() as connection:
+            await connection.execute(sa.text("SELECT 1"))
+        return True
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _upgrade_to_head(sync_connection: sa.Connection) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = sync_connection
+    command.upgrade(config, "head")

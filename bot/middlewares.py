@@ -1,0 +1,106 @@
+"""Outer middlewares run for every update, in this order:
+database session → user and locale → (message observer) input guard → router."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import Message, TelegramObject
+from aiogram.types import User as TelegramUser
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.config import LANGUAGES, Settings
+from bot.db import Database, current_session
+from bot.i18n import I18n, Translator
+from bot.models import User, utcnow
+
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+# Writing last_seen_at on every message would double the writes for a chatty user.
+LAST_SEEN_RESOLUTION = timedelta(minutes=5)
+MAX_TEXT_LENGTH = 1000
+
+
+class DbSessionMiddleware(BaseMiddleware):
+    """One database session per update, committed when the handler succeeds."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        async with self.database.session() as session:
+            data["session"] = session
+            token = current_session.set(session)
+            try:
+                result = await handler(event, data)
+                await session.commit()
+            finally:
+                current_session.reset(token)
+            return result
+
+
+class UserMiddleware(BaseMiddleware):
+    """Loads (or creates) the sender's `User` row and picks the reply language."""
+
+    def __init__(self, settings: Settings, i18n: I18n) -> None:
+        self.settings = settings
+        self.i18n = i18n
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        sender: TelegramUser | None = data.get("event_from_user")
+        session: AsyncSession = data["session"]
+        user = None
+        if sender is not None and not sender.is_bot:
+            user = await self._load_or_create(session, sender.id)
+        lang = self._language(user, sender)
+        data["user"] = user
+        data["lang"] = lang
+        data["t"] = self.i18n.translator(lang)
+        data["is_staff"] = user is not None and self.is_staff(user)
+        return await handler(event, data)
+
+    def is_staff(self, user: User) -> bool:
+        return self.settings.is_admin(user.id) or user.staff_granted
+
+    async def _load_or_create(self, session: AsyncSession, user_id: int) -> User:
+        user = await session.get(User, user_id)
+        now = utcnow()
+        if user is None:
+            # Two first updates from one person can race; ON CONFLICT keeps the first row.
+            dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+            await session.execute(
+                dialect.insert(User)
+                .values(id=user_id, created_at=now, last_seen_at=now)
+                .on_conflict_do_nothing(index_elements=["id"])
+            )
+            user = await session.get(User, user_id)
+            assert user is not None
+        elif now - user.last_seen_at > LAST_SEEN_RESOLUTION:
+            user.last_seen_at = now
+            user.is_active = True
+        return user
+
+    def _language(self, user: User | None, sender: TelegramUser | None) -> str:
+        if user is not None and user.language in LANGUAGES:
+            return user.language
+        code = (sender.language_code or "")[:2] if sender else ""
+        return code if code in LANGUAGES else self.settings.default_language
+
+
+class InputGuardMiddleware(BaseMiddleware):
+    """Answers empty and oversized text before any handler sees it; state stays untouched."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        if isinstance(event, Message) and event.text is not None:
+            t: Translator = data["t"]
+            length = len(event.text)
+            if length > MAX_TEXT_LENGTH:
+                return await event.answer(t("errors.too_long", length=length, limit=MAX_TEXT_LENGTH))
+            if not event.text.strip():
+                return await event.answer(t("errors.empty"))
+        return await handler(event, data)
+

@@ -1,0 +1,38 @@
+"""Telegram glue: one aiogram Router per feature, each made by its module's `build_router()`.
+The order below is the order in which they are tried: wizard steps (filtered by FSM state,
+so they never shadow a command) first, then commands and menus that work from any step, the
+catch-all fallback last."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.types import Message
+
+from bot.i18n import Translator
+from handlers import errors, fallback, menu, onboarding
+
+
+async def ignore(_message: Message) -> None:
+    """Swallow group chatter so it never reaches the private-chat fallback."""
+
+
+async def group_command(message: Message, t: Translator) -> None:
+    await message.answer(t("errors.private_only"))
+
+
+def build_root_router() -> Router:
+    root = Router(name="root")
+    root.include_router(errors.build_router())
+
+    # Talapker is a one-to-one assistant: in groups it only points people to a private chat.
+    groups = Router(name="groups")
+    groups.message.register(group_command, F.chat.type != "private", F.text.startswith("/"))
+    groups.message.register(ignore, F.chat.type != "private")
+    root.include_router(groups)
+
+    private = Router(name="private")
+    private.message.filter(F.chat.type == "private")
+    for router in (onboarding.build_router(), menu.build_router(), fallback.build_router()):
+        private.include_router(router)
+    root.include_router(private)
+    return root

@@ -1,0 +1,163 @@
+"""/start: language → role → home region → city or village → main menu.
+
+Every step marks the stored answer with ✓, so running /start again keeps what the user
+does not change. A typed message in the middle of the wizard re-asks the same step."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import CommandStart, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, Message
+
+from bot.i18n import I18n, Translator
+from bot.models import Role, Settlement, User
+from handlers.callbacks import LanguageCb, RegionCb, RoleCb, SettlementCb
+from handlers.keyboards import (
+    language_keyboard,
+    main_menu_keyboard,
+    region_keyboard,
+    role_keyboard,
+    settlement_keyboard,
+)
+from knowledge.regions import region_by_code
+
+
+class Onboarding(StatesGroup):
+    language = State()
+    role = State()
+    region = State()
+    settlement = State()
+
+
+async def confirm_choice(callback: CallbackQuery, text: str) -> None:
+    """Replace the question with the chosen answer, dropping its buttons."""
+    await callback.answer()
+    if isinstance(callback.message, Message):
+        try:
+            await callback.message.edit_text(text)
+        except TelegramBadRequest:
+            pass  # the message is too old to edit; the next question still follows
+
+
+async def ask_step(message: Message, step: str | None, user: User, t: Translator, can_be_staff: bool) -> None:
+    if step == Onboarding.language.state:
+        await message.answer(t("language.prompt"), reply_markup=language_keyboard(user.language))
+    elif step == Onboarding.role.state:
+        await message.answer(
+            t("role.prompt"), reply_markup=role_keyboard(t, user.role, can_be_staff=can_be_staff)
+        )
+    elif step == Onboarding.region.state:
+        await message.answer(t("region.prompt"), reply_markup=region_keyboard(t.lang, user.region))
+    elif step == Onboarding.settlement.state:
+        await message.answer(t("settlement.prompt"), reply_markup=settlement_keyboard(t, user.settlement))
+
+
+async def finish(message: Message, state: FSMContext, user: User, t: Translator) -> None:
+    user.onboarded = True
+    await state.clear()
+    await message.answer(t("onboarding.done"))
+    await message.answer(t("menu.title"), reply_markup=main_menu_keyboard(t))
+
+
+async def begin(message: Message, state: FSMContext, user: User, t: Translator, is_staff: bool) -> None:
+    await message.answer(t("onboarding.welcome_back" if user.onboarded else "onboarding.welcome"))
+    await state.set_state(Onboarding.language)
+    await ask_step(message, Onboarding.language.state, user, t, is_staff)
+
+
+async def start(message: Message, state: FSMContext, user: User, t: Translator, is_staff: bool) -> None:
+    await state.clear()
+    await begin(message, state, user, t, is_staff)
+
+
+async def chose_language(
+    callback: CallbackQuery,
+    callback_data: LanguageCb,
+    state: FSMContext,
+    user: User,
+    i18n: I18n,
+    is_staff: bool,
+) -> None:
+    user.language = callback_data.code
+    t = i18n.translator(user.language)
+    await confirm_choice(callback, t("language.saved"))
+    await state.set_state(Onboarding.role)
+    assert isinstance(callback.message, Message)
+    await ask_step(callback.message, Onboarding.role.state, user, t, is_staff)
+
+
+async def chose_role(
+    callback: CallbackQuery,
+    callback_data: RoleCb,
+    state: FSMContext,
+    user: User,
+    t: Translator,
+    is_staff: bool,
+) -> None:
+    if callback_data.role == Role.STAFF and not is_staff:
+        await callback.answer(t.plain("role.not_allowed"), show_alert=True)
+        return
+    user.role = callback_data.role
+    await confirm_choice(callback, t("role.saved", role=t.plain(f"role.{user.role}")))
+    assert isinstance(callback.message, Message)
+    if user.role == Role.STAFF:
+        await finish(callback.message, state, user, t)
+        return
+    await state.set_state(Onboarding.region)
+    await ask_step(callback.message, Onboarding.region.state, user, t, is_staff)
+
+
+async def chose_region(
+    callback: CallbackQuery,
+    callback_data: RegionCb,
+    state: FSMContext,
+    user: User,
+    t: Translator,
+    is_staff: bool,
+) -> None:
+    region = region_by_code(callback_data.code)
+    if region is None:
+        await callback.answer(t.plain("errors.stale_button"), show_alert=True)
+        return
+    user.region = region.code
+    await confirm_choice(callback, t("region.saved", region=region.name.get(t.lang)))
+    assert isinstance(callback.message, Message)
+    if region.kind == "city":
+        # Astana, Almaty and Shymkent are cities by definition: no need to ask.
+        user.settlement = Settlement.CITY
+        await finish(callback.message, state, user, t)
+        return
+    await state.set_state(Onboarding.settlement)
+    await ask_step(callback.message, Onboarding.settlement.state, user, t, is_staff)
+
+
+async def chose_settlement(
+    callback: CallbackQuery, callback_data: SettlementCb, state: FSMContext, user: User, t: Translator
+) -> None:
+    user.settlement = callback_data.kind
+    await confirm_choice(
+        callback, t("settlement.saved", settlement=t.plain(f"settlement.{user.settlement}"))
+    )
+    assert isinstance(callback.message, Message)
+    await finish(callback.message, state, user, t)
+
+
+async def typed_instead_of_tapping(
+    message: Message, state: FSMContext, user: User, t: Translator, is_staff: bool
+) -> None:
+    await message.answer(t("onboarding.use_buttons"))
+    await ask_step(message, await state.get_state(), user, t, is_staff)
+
+
+def build_router() -> Router:
+    router = Router(name="onboarding")
+    router.message.register(start, CommandStart())
+    router.callback_query.register(chose_language, Onboarding.language, LanguageCb.filter())
+    router.callback_query.register(chose_role, Onboarding.role, RoleCb.filter())
+    router.callback_query.register(chose_region, Onboarding.region, RegionCb.filter())
+    router.callback_query.register(chose_settlement, Onboarding.settlement, SettlementCb.filter())
+    router.message.register(typed_instead_of_tapping, StateFilter(Onboarding), ~F.text.startswith("/"))
+    return router
