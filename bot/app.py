@@ -23,6 +23,7 @@ from bot.config import Settings
 from bot.db import Database
 from bot.fsm_storage import SQLModelStorage
 from bot.i18n import I18n
+from bot.isolation import KeyedLockIsolation
 from bot.middlewares import DbSessionMiddleware, InputGuardMiddleware, UserMiddleware
 from handlers import build_root_router
 
@@ -45,7 +46,11 @@ def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
 
 def create_dispatcher(settings: Settings, database: Database, i18n: I18n) -> Dispatcher:
     dispatcher = Dispatcher(
-        storage=SQLModelStorage(database), settings=settings, database=database, i18n=i18n
+        storage=SQLModelStorage(database),
+        events_isolation=KeyedLockIsolation(),
+        settings=settings,
+        database=database,
+        i18n=i18n,
     )
     dispatcher.update.outer_middleware(DbSessionMiddleware(database))
     dispatcher.update.outer_middleware(UserMiddleware(settings, i18n))

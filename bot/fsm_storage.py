@@ -33,22 +33,22 @@ class SQLModelStorage(BaseStorage):
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         value = state.state if isinstance(state, State) else state
         async with self.database.use_session() as session:
-            await session.execute(self._upsert(self.key_builder.build(key), {"state": value}))
+            await session.exec(self._upsert(self.key_builder.build(key), {"state": value}))
 
     async def get_state(self, key: StorageKey) -> str | None:
         async with self.database.use_session() as session:
-            result = await session.execute(
+            result = await session.exec(
                 sa.select(FsmRecord.state).where(FsmRecord.key == self.key_builder.build(key))
             )
             return result.scalar_one_or_none()
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
         async with self.database.use_session() as session:
-            await session.execute(self._upsert(self.key_builder.build(key), {"data": dict(data)}))
+            await session.exec(self._upsert(self.key_builder.build(key), {"data": dict(data)}))
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
         async with self.database.use_session() as session:
-            result = await session.execute(
+            result = await session.exec(
                 sa.select(FsmRecord.data).where(FsmRecord.key == self.key_builder.build(key))
             )
             data = result.scalar_one_or_none()

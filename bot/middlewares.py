@@ -72,7 +72,7 @@ class UserMiddleware(BaseMiddleware):
         if user is None:
             # Two first updates from one person can race; ON CONFLICT keeps the first row.
             dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
-            await session.execute(
+            await session.exec(
                 dialect.insert(User)
                 .values(id=user_id, created_at=now, last_seen_at=now)
                 .on_conflict_do_nothing(index_elements=["id"])

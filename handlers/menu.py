@@ -10,6 +10,7 @@ from aiogram.types import CallbackQuery, Message
 from bot.i18n import LANGUAGE_NAMES, I18n, Translator
 from bot.models import User
 from handlers.callbacks import LanguageCb, MenuCb
+from handlers.common import sender
 from handlers.keyboards import language_keyboard, main_menu_keyboard, profile_keyboard
 from handlers.onboarding import begin
 from knowledge.regions import region_by_code
@@ -55,8 +56,7 @@ async def change_language(
     user.language = callback_data.code
     t = i18n.translator(user.language)
     await callback.answer(t.plain("language.saved"))
-    if callback.message is not None:
-        await callback.message.answer(t("menu.title"), reply_markup=main_menu_keyboard(t))
+    await sender(callback)(t("menu.title"), reply_markup=main_menu_keyboard(t))
 
 
 async def menu_button(
@@ -68,21 +68,19 @@ async def menu_button(
     is_staff: bool,
 ) -> None:
     await callback.answer()
-    message = callback.message
-    if not isinstance(message, Message):
-        return
+    send = sender(callback)
     match callback_data.action:
         case "show":
             await state.clear()
-            await message.answer(t("menu.title"), reply_markup=main_menu_keyboard(t))
+            await send(t("menu.title"), reply_markup=main_menu_keyboard(t))
         case "profile":
-            await message.answer(profile_text(user, t), reply_markup=profile_keyboard(t))
+            await send(profile_text(user, t), reply_markup=profile_keyboard(t))
         case "language":
-            await message.answer(t("language.prompt"), reply_markup=language_keyboard(user.language))
+            await send(t("language.prompt"), reply_markup=language_keyboard(user.language))
         case "help":
-            await message.answer(t("help.text"))
+            await send(t("help.text"))
         case "reonboard":
-            await begin(message, state, user, t, is_staff)
+            await begin(send, state, user, t, is_staff)
 
 
 def build_router() -> Router:

@@ -12,6 +12,8 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 
+from handlers.common import Send, sender
+
 from bot.i18n import I18n, Translator
 from bot.models import Role, Settlement, User
 from handlers.callbacks import LanguageCb, RegionCb, RoleCb, SettlementCb
@@ -42,35 +44,33 @@ async def confirm_choice(callback: CallbackQuery, text: str) -> None:
             pass  # the message is too old to edit; the next question still follows
 
 
-async def ask_step(message: Message, step: str | None, user: User, t: Translator, can_be_staff: bool) -> None:
+async def ask_step(send: Send, step: str | None, user: User, t: Translator, can_be_staff: bool) -> None:
     if step == Onboarding.language.state:
-        await message.answer(t("language.prompt"), reply_markup=language_keyboard(user.language))
+        await send(t("language.prompt"), reply_markup=language_keyboard(user.language))
     elif step == Onboarding.role.state:
-        await message.answer(
-            t("role.prompt"), reply_markup=role_keyboard(t, user.role, can_be_staff=can_be_staff)
-        )
+        await send(t("role.prompt"), reply_markup=role_keyboard(t, user.role, can_be_staff=can_be_staff))
     elif step == Onboarding.region.state:
-        await message.answer(t("region.prompt"), reply_markup=region_keyboard(t.lang, user.region))
+        await send(t("region.prompt"), reply_markup=region_keyboard(t.lang, user.region))
     elif step == Onboarding.settlement.state:
-        await message.answer(t("settlement.prompt"), reply_markup=settlement_keyboard(t, user.settlement))
+        await send(t("settlement.prompt"), reply_markup=settlement_keyboard(t, user.settlement))
 
 
-async def finish(message: Message, state: FSMContext, user: User, t: Translator) -> None:
+async def finish(send: Send, state: FSMContext, user: User, t: Translator) -> None:
     user.onboarded = True
     await state.clear()
-    await message.answer(t("onboarding.done"))
-    await message.answer(t("menu.title"), reply_markup=main_menu_keyboard(t))
+    await send(t("onboarding.done"))
+    await send(t("menu.title"), reply_markup=main_menu_keyboard(t))
 
 
-async def begin(message: Message, state: FSMContext, user: User, t: Translator, is_staff: bool) -> None:
-    await message.answer(t("onboarding.welcome_back" if user.onboarded else "onboarding.welcome"))
+async def begin(send: Send, state: FSMContext, user: User, t: Translator, is_staff: bool) -> None:
+    await send(t("onboarding.welcome_back" if user.onboarded else "onboarding.welcome"))
     await state.set_state(Onboarding.language)
-    await ask_step(message, Onboarding.language.state, user, t, is_staff)
+    await ask_step(send, Onboarding.language.state, user, t, is_staff)
 
 
 async def start(message: Message, state: FSMContext, user: User, t: Translator, is_staff: bool) -> None:
     await state.clear()
-    await begin(message, state, user, t, is_staff)
+    await begin(message.answer, state, user, t, is_staff)
 
 
 async def chose_language(
@@ -85,8 +85,7 @@ async def chose_language(
     t = i18n.translator(user.language)
     await confirm_choice(callback, t("language.saved"))
     await state.set_state(Onboarding.role)
-    assert isinstance(callback.message, Message)
-    await ask_step(callback.message, Onboarding.role.state, user, t, is_staff)
+    await ask_step(sender(callback), Onboarding.role.state, user, t, is_staff)
 
 
 async def chose_role(
@@ -102,12 +101,11 @@ async def chose_role(
         return
     user.role = callback_data.role
     await confirm_choice(callback, t("role.saved", role=t.plain(f"role.{user.role}")))
-    assert isinstance(callback.message, Message)
     if user.role == Role.STAFF:
-        await finish(callback.message, state, user, t)
+        await finish(sender(callback), state, user, t)
         return
     await state.set_state(Onboarding.region)
-    await ask_step(callback.message, Onboarding.region.state, user, t, is_staff)
+    await ask_step(sender(callback), Onboarding.region.state, user, t, is_staff)
 
 
 async def chose_region(
@@ -124,14 +122,13 @@ async def chose_region(
         return
     user.region = region.code
     await confirm_choice(callback, t("region.saved", region=region.name.get(t.lang)))
-    assert isinstance(callback.message, Message)
     if region.kind == "city":
         # Astana, Almaty and Shymkent are cities by definition: no need to ask.
         user.settlement = Settlement.CITY
-        await finish(callback.message, state, user, t)
+        await finish(sender(callback), state, user, t)
         return
     await state.set_state(Onboarding.settlement)
-    await ask_step(callback.message, Onboarding.settlement.state, user, t, is_staff)
+    await ask_step(sender(callback), Onboarding.settlement.state, user, t, is_staff)
 
 
 async def chose_settlement(
@@ -141,15 +138,14 @@ async def chose_settlement(
     await confirm_choice(
         callback, t("settlement.saved", settlement=t.plain(f"settlement.{user.settlement}"))
     )
-    assert isinstance(callback.message, Message)
-    await finish(callback.message, state, user, t)
+    await finish(sender(callback), state, user, t)
 
 
 async def typed_instead_of_tapping(
     message: Message, state: FSMContext, user: User, t: Translator, is_staff: bool
 ) -> None:
     await message.answer(t("onboarding.use_buttons"))
-    await ask_step(message, await state.get_state(), user, t, is_staff)
+    await ask_step(message.answer, await state.get_state(), user, t, is_staff)
 
 
 def build_router() -> Router:

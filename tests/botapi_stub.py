@@ -1,0 +1,329 @@
+"""A stand-in Telegram Bot API server for tests and benchmarks.
+
+It speaks the wire format (`POST /bot<token>/<method>` with JSON, urlencoded or multipart
+bodies; `{"ok": …, "result": …}` answers), records every call, feeds `getUpdates` from a queue
+of pushed updates, delivers updates to a registered webhook, and can misbehave on purpose:
+blocked chats (403), a global rate limit (429 + retry_after) and injected server errors (5xx).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+TOKEN = "123456:TEST-token_for-stub"
+BOT_ID = 123456
+SEND_METHODS = {"sendmessage", "sendphoto", "senddocument", "copymessage", "forwardmessage"}
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    status: int
+    result: Any = None
+    at: float = field(default_factory=time.monotonic)
+
+
+def _decode_field(key: str, value: str) -> Any:
+    # aiogram sends nested objects as JSON strings and numbers as decimal strings.
+    if value[:1] in "{[" or value in ("true", "false"):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    if (key.endswith("_id") or key in ("offset", "limit", "timeout")) and value.lstrip("-").isdigit():
+        return int(value)
+    return value
+
+
+class StubBotAPI:
+    def __init__(self, token: str = TOKEN) -> None:
+        self.token = token
+        self.bot_id = int(token.split(":", 1)[0])
+        self.calls: list[Call] = []
+        self._updates: list[dict[str, Any]] = []
+        self._update_ids = itertools.count(1)
+        self._message_ids = itertools.count(1)
+        self._changed = asyncio.Condition()
+        self.webhook: dict[str, Any] | None = None
+        self._replies_read: dict[int, int] = {}
+        # Misbehaviour knobs.
+        self.blocked_chats: set[int] = set()
+        self.fail_next: dict[str, int] = {}
+        self.rate_limit_per_second: float | None = None
+        self.retry_after = 1
+        self._window_start = 0.0
+        self._window_count = 0
+        self._runner: web.AppRunner | None = None
+        self.base_url = ""
+
+    # ---------------------------------------------------------------- server lifecycle
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/bot{token}/{method}", self._handle)
+        app.router.add_get("/bot{token}/{method}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        sockets = site._server.sockets  # type: ignore[union-attr]
+        self.base_url = f"http://{host}:{sockets[0].getsockname()[1]}"
+        return self.base_url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # ---------------------------------------------------------------- feeding updates
+    def next_update_id(self) -> int:
+        return next(self._update_ids)
+
+    async def push(self, update: dict[str, Any]) -> dict[str, Any]:
+        update.setdefault("update_id", self.next_update_id())
+        async with self._changed:
+            self._updates.append(update)
+            self._changed.notify_all()
+        return update
+
+    @staticmethod
+    def user(user_id: int, language_code: str | None = None) -> dict[str, Any]:
+        user = {"id": user_id, "is_bot": False, "first_name": f"User{user_id}"}
+        if language_code:
+            user["language_code"] = language_code
+        return user
+
+    def message_update(
+        self, user_id: int, text: str | None = None, *, chat_type: str = "private", **extra: Any
+    ) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {"id": user_id, "type": chat_type},
+            "from": self.user(user_id, extra.pop("language_code", None)),
+        }
+        if text is not None:
+            message["text"] = text
+            if text.startswith("/"):
+                command = text.split()[0]
+                message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        message |= extra
+        return {"update_id": self.next_update_id(), "message": message}
+
+    def callback_update(
+        self, user_id: int, data: str, message: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        query: dict[str, Any] = {
+            "id": str(next(self._message_ids)),
+            "from": self.user(user_id),
+            "chat_instance": f"ci{user_id}",
+            "data": data,
+        }
+        if message is not None:
+            query["message"] = message
+        return {"update_id": self.next_update_id(), "callback_query": query}
+
+    async def send_text(self, user_id: int, text: str | None, **extra: Any) -> dict[str, Any]:
+        return await self.push(self.message_update(user_id, text, **extra))
+
+    def message_with_button(self, chat_id: int, data: str) -> dict[str, Any] | None:
+        """The latest bot message in the chat whose keyboard carries `data`, as Telegram
+        attaches it to a callback query."""
+        for call in reversed(self.calls):
+            result = call.result
+            if not isinstance(result, dict) or result.get("chat", {}).get("id") != chat_id:
+                continue
+            rows = result.get("reply_markup", {}).get("inline_keyboard", [])
+            if any(b.get("callback_data") == data for row in rows for b in row):
+                return result
+        return None
+
+    async def press(self, user_id: int, data: str) -> dict[str, Any]:
+        """Press a button: the callback carries the message showing it, if any (a forged
+        payload has none to point at, so it arrives bare)."""
+        return await self.push(self.callback_update(user_id, data, self.message_with_button(user_id, data)))
+
+    async def deliver_webhook(
+        self, update: dict[str, Any], secret: str | None = None, url: str | None = None
+    ) -> int:
+        """POST an update to the registered webhook (or `url`), as Telegram would."""
+        assert self.webhook is not None or url is not None, "no webhook registered"
+        target = url or self.webhook["url"]  # type: ignore[index]
+        token = secret if secret is not None else (self.webhook or {}).get("secret_token")
+        headers = {"X-Telegram-Bot-Api-Secret-Token": token} if token else {}
+        async with aiohttp.ClientSession() as http, http.post(target, json=update, headers=headers) as resp:
+            return resp.status
+
+    # ---------------------------------------------------------------- inspecting calls
+    def calls_to(self, method: str, chat_id: int | None = None) -> list[Call]:
+        return [
+            c
+            for c in self.calls
+            if c.method == method.lower()
+            and c.status == 200
+            and (chat_id is None or c.params.get("chat_id") == chat_id)
+        ]
+
+    def texts_to(self, chat_id: int) -> list[str]:
+        """Texts the bot sent or edited in a chat, in order."""
+        return [
+            c.params.get("text", "")
+            for c in self.calls
+            if c.status == 200
+            and c.method in ("sendmessage", "editmessagetext")
+            and c.params.get("chat_id") == chat_id
+        ]
+
+    async def wait_for(
+        self,
+        predicate: Callable[[list[Call]], bool],
+        timeout: float = 10.0,
+    ) -> None:
+        async def _wait() -> None:
+            async with self._changed:
+                await self._changed.wait_for(lambda: predicate(self.calls))
+
+        await asyncio.wait_for(_wait(), timeout)
+
+    async def wait_for_calls(
+        self, method: str, count: int = 1, *, chat_id: int | None = None, timeout: float = 10.0
+    ) -> list[Call]:
+        await self.wait_for(lambda _: len(self.calls_to(method, chat_id)) >= count, timeout)
+        return self.calls_to(method, chat_id)
+
+    async def next_reply(self, chat_id: int, timeout: float = 10.0) -> dict[str, Any]:
+        """The next sendMessage to `chat_id` that this method has not returned yet (waiting
+        for it if needed): a test reads the conversation in order, however fast the bot is."""
+        seen = self._replies_read.get(chat_id, 0)
+        calls = await self.wait_for_calls("sendMessage", seen + 1, chat_id=chat_id, timeout=timeout)
+        self._replies_read[chat_id] = seen + 1
+        return calls[seen].params
+
+    # ---------------------------------------------------------------- the API itself
+    async def _params(self, request: web.Request) -> dict[str, Any]:
+        if request.content_type == "application/json":
+            return dict(await request.json())
+        if request.method == "GET":
+            return {k: _decode_field(k, v) for k, v in request.query.items()}
+        params: dict[str, Any] = {}
+        if request.content_type.startswith("multipart/"):
+            reader = await request.multipart()
+            async for part in reader:
+                if part.filename:  # type: ignore[union-attr]
+                    content = await part.read()  # type: ignore[union-attr]
+                    params[part.name] = {"filename": part.filename, "size": len(content), "content": content}  # type: ignore[union-attr]
+                else:
+                    params[part.name] = _decode_field(part.name or "", await part.text())  # type: ignore[union-attr]
+            return params
+        form = await request.post()
+        return {k: _decode_field(k, str(v)) for k, v in form.items()}
+
+    def _rate_limited(self) -> bool:
+        if self.rate_limit_per_second is None:
+            return False
+        now = time.monotonic()
+        if now - self._window_start >= 1.0:
+            self._window_start, self._window_count = now, 0
+        self._window_count += 1
+        return self._window_count > self.rate_limit_per_second
+
+    async def _record(self, method: str, params: dict[str, Any], status: int, result: Any) -> None:
+        async with self._changed:
+            self.calls.append(Call(method, params, status, result))
+            self._changed.notify_all()
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"].lower()
+        if request.match_info["token"] != self.token:
+            return _error(401, "Unauthorized")
+        params = await self._params(request)
+        if method == "getupdates":
+            return await self._get_updates(params)
+
+        status, payload = self._misbehave(method, params)
+        if payload is None:
+            status, payload = 200, {"ok": True, "result": self._result(method, params)}
+        await self._record(method, params, status, payload.get("result"))
+        return web.json_response(payload, status=status)
+
+    def _misbehave(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
+        if self.fail_next.get(method, 0) > 0:
+            self.fail_next[method] -= 1
+            return 500, {"ok": False, "error_code": 500, "description": "Internal Server Error"}
+        if method in SEND_METHODS:
+            if self._rate_limited():
+                return 429, {
+                    "ok": False,
+                    "error_code": 429,
+                    "description": f"Too Many Requests: retry after {self.retry_after}",
+                    "parameters": {"retry_after": self.retry_after},
+                }
+            if params.get("chat_id") in self.blocked_chats:
+                return 403, {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}
+        return 200, None
+
+    async def _get_updates(self, params: dict[str, Any]) -> web.Response:
+        offset = int(params.get("offset") or 0)
+        limit = int(params.get("limit") or 100)
+        timeout = min(float(params.get("timeout") or 0), 0.5)
+        async with self._changed:
+            self._updates = [u for u in self._updates if u["update_id"] >= offset]
+            if not self._updates and timeout:
+                try:
+                    await asyncio.wait_for(self._changed.wait_for(lambda: bool(self._updates)), timeout)
+                except TimeoutError:
+                    pass
+            batch = self._updates[:limit]
+        return web.json_response({"ok": True, "result": batch})
+
+    def _bot_user(self) -> dict[str, Any]:
+        return {"id": self.bot_id, "is_bot": True, "first_name": "Talapker", "username": "talapker_test_bot"}
+
+    def _message(self, params: dict[str, Any], **content: Any) -> dict[str, Any]:
+        chat_id = params.get("chat_id", 0)
+        message = {
+            "message_id": params.get("message_id") or next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private" if isinstance(chat_id, int) and chat_id > 0 else "group"},
+            "from": self._bot_user(),
+        } | content
+        if isinstance(params.get("reply_markup"), dict) and "inline_keyboard" in params["reply_markup"]:
+            message["reply_markup"] = params["reply_markup"]
+        return message
+
+    def _result(self, method: str, params: dict[str, Any]) -> Any:
+        if method == "getme":
+            return self._bot_user()
+        if method in ("sendmessage", "editmessagetext"):
+            return self._message(params, text=params.get("text", ""))
+        if method == "sendphoto":
+            return self._message(
+                params,
+                photo=[{"file_id": "photo1", "file_unique_id": "p1", "width": 800, "height": 600}],
+                caption=params.get("caption"),
+            )
+        if method == "senddocument":
+            return self._message(params, document={"file_id": "doc1", "file_unique_id": "d1"}, caption=params.get("caption"))
+        if method == "editmessagereplymarkup":
+            return self._message(params)
+        if method == "setwebhook":
+            self.webhook = params
+            return True
+        if method == "deletewebhook":
+            self.webhook = None
+            return True
+        if method == "getwebhookinfo":
+            return {"url": (self.webhook or {}).get("url", ""), "has_custom_certificate": False, "pending_update_count": 0}
+        return True
+
+
+def _error(status: int, description: str) -> web.Response:
+    return web.json_response({"ok": False, "error_code": status, "description": description}, status=status)
