@@ -30,6 +30,9 @@ from handlers import build_root_router
 logger = logging.getLogger("talapker")
 
 COMMANDS = ("start", "menu", "language", "help", "cancel")
+# Polling hands each update to its own task; this bounds how many run at once.
+MAX_CONCURRENT_UPDATES = 200
+SHUTDOWN_GRACE_SECONDS = 20.0
 
 
 def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
@@ -99,8 +102,19 @@ class TalapkerApp:
             self.bot,
             handle_signals=handle_signals,
             close_bot_session=False,
+            tasks_concurrency_limit=MAX_CONCURRENT_UPDATES,
             allowed_updates=self.dispatcher.resolve_used_update_types(),
         )
+        await self._drain_polled_updates()
+
+    async def _drain_polled_updates(self) -> None:
+        """Polling stops fetching on SIGTERM but leaves the updates it already took running;
+        let them finish (and commit) before the database goes away."""
+        # aiogram keeps these in a private set; there is no public way to await them.
+        in_flight = set(getattr(self.dispatcher, "_handle_update_tasks", ()))
+        if in_flight:
+            logger.info("waiting for %d update(s) in flight", len(in_flight))
+            await asyncio.wait(in_flight, timeout=SHUTDOWN_GRACE_SECONDS)
 
     async def start_webhook(self) -> web.AppRunner:
         """Serve the webhook and register it with the Bot API; returns the running server."""
@@ -121,7 +135,12 @@ class TalapkerApp:
                 secret_token=settings.webhook_secret,
                 allowed_updates=self.dispatcher.resolve_used_update_types(),
             )
-        logger.info("webhook listening on %s:%s%s", settings.webhook_host, settings.webhook_port, settings.webhook_path)
+        logger.info(
+            "webhook listening on %s:%s%s",
+            settings.webhook_host,
+            settings.webhook_port,
+            settings.webhook_path,
+        )
         return runner
 
     async def run_webhook(self) -> None:

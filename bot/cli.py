@@ -27,12 +27,18 @@ def _configure_logging(level: str, *, one_line: bool = False) -> None:
     logging.basicConfig(level=level, handlers=[handler], force=True)
 
 
+def _cmd_start(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.bot_token is None:
+        print("BOT_TOKEN is not set, so this is the console chat. Set BOT_TOKEN to go to Telegram.")
+        return _cmd_chat(settings, args)
+    return _cmd_run(settings, args)
+
+
 def _cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     if settings.bot_token is None:
-        if sys.stdin.isatty():
-            print("BOT_TOKEN is not set: starting the console chat. Set BOT_TOKEN to go to Telegram.")
-            return _cmd_chat(settings, args)
-        print("talapker: BOT_TOKEN is not set (try `talapker chat` for the console)", file=sys.stderr)
+        print(
+            "talapker: BOT_TOKEN is not set (try `talapker chat` for the console)", file=sys.stderr
+        )
         return 2
     from bot.app import run
 
@@ -72,13 +78,18 @@ def _cmd_db(settings: Settings, args: argparse.Namespace) -> int:
     elif args.db_command == "current":
         revision = asyncio.run(current())
         head = Database.head_revision()
-        print(f"current {revision}, head {head}" + ("" if revision == head else " (run `talapker db upgrade`)"))
+        print(
+            f"current {revision}, head {head}"
+            + ("" if revision == head else " (run `talapker db upgrade`)")
+        )
     elif args.db_command == "revision":
         from alembic import command
 
         from bot.db import alembic_config
 
-        command.revision(alembic_config(settings.database_url), message=args.message, autogenerate=True)
+        command.revision(
+            alembic_config(settings.database_url), message=args.message, autogenerate=True
+        )
     return 0
 
 
@@ -86,15 +97,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="talapker", description="Talapker admissions assistant")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run the bot: polling, or a webhook server when WEBHOOK_URL is set")
-    run.add_argument("--user-id", type=int, default=100, help=argparse.SUPPRESS)
-    run.add_argument("--lang", choices=["kk", "ru", "en"], default=None, help=argparse.SUPPRESS)
+    run = sub.add_parser(
+        "run", help="run the bot: polling, or a webhook server when WEBHOOK_URL is set"
+    )
     run.set_defaults(handler=_cmd_run)
 
     chat = sub.add_parser("chat", help="talk to the bot in this terminal (no token needed)")
-    chat.add_argument("--user-id", type=int, default=100, help="your user id in the chat (default 100)")
-    chat.add_argument("--lang", choices=["kk", "ru", "en"], default=None, help="your Telegram app language")
+    start = sub.add_parser("start", help="`run` when BOT_TOKEN is set, otherwise `chat`")
+    for parser_ in (chat, start):
+        parser_.add_argument(
+            "--user-id", type=int, default=100, help="your user id in the console chat"
+        )
+        parser_.add_argument(
+            "--lang", choices=["kk", "ru", "en"], default=None, help="your Telegram app language"
+        )
     chat.set_defaults(handler=_cmd_chat)
+    start.set_defaults(handler=_cmd_start)
 
     db = sub.add_parser("db", help="database migrations")
     db_sub = db.add_subparsers(dest="db_command", required=True)

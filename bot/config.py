@@ -80,7 +80,9 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}; use an IANA name like Asia/Almaty") from exc
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name like Asia/Almaty"
+            ) from exc
         return value
 
     @field_validator("webhook_url", "webhook_secret")
@@ -123,6 +125,7 @@ def load_settings(**overrides: object) -> Settings:
         raise SettingsError("; ".join(problems)) from None
     if settings.webhook_url and not settings.webhook_secret:
         raise SettingsError(
-            "WEBHOOK_SECRET: required when WEBHOOK_URL is set, so that only Telegram can post updates"
+            "WEBHOOK_SECRET: required when WEBHOOK_URL is set, "
+            "so that only Telegram can post updates"
         )
     return settings

@@ -138,7 +138,9 @@ class ConsoleChat:
     ) -> None:
         self.app = app
         self.session = session
-        self.user = User(id=user_id, is_bot=False, first_name="Console", language_code=language_code)
+        self.user = User(
+            id=user_id, is_bot=False, first_name="Console", language_code=language_code
+        )
         self.update_ids = itertools.count(1)
         self.input_ids = itertools.count(1_000_000)
 
@@ -186,7 +188,9 @@ class ConsoleChat:
     async def run(self, stdin: TextIO = sys.stdin) -> None:
         interactive = stdin.isatty()
         if interactive:
-            self.session._print("Console chat with Talapker. Type /start; /quit or Ctrl-D leaves.", "")
+            self.session._print(
+                "Console chat with Talapker. Type /start; /quit or Ctrl-D leaves.", ""
+            )
         while True:
             if interactive:
                 self.session.out.write("you> ")
@@ -204,7 +208,9 @@ class ConsoleChat:
 
 async def run_console(settings: Settings, user_id: int, language_code: str | None) -> None:
     session = ConsoleSession()
-    app = await TalapkerApp.create(settings.model_copy(update={"bot_token": CONSOLE_TOKEN}), session)
+    app = await TalapkerApp.create(
+        settings.model_copy(update={"bot_token": CONSOLE_TOKEN}), session
+    )
     try:
         await ConsoleChat(app, session, user_id, language_code).run()
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -13,8 +14,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+try:
+    import fcntl
+except ImportError:  # Windows: SQLite migrations are then not guarded across processes
+    fcntl = None  # type: ignore[assignment]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Any constant works; it only has to be the same for every process of one installation.
@@ -78,20 +85,35 @@ class Database:
             await session.commit()
 
     async def upgrade(self) -> None:
-        """Apply pending migrations. Several processes may call this at once on PostgreSQL:
-        an advisory lock lets one migrate while the others wait, then find nothing to do."""
+        """Apply pending migrations. Several processes may call this at once (web workers
+        starting together, or the console chat beside a running bot): a lock lets one
+        migrate while the others wait, then find nothing to do. PostgreSQL has advisory
+        locks; SQLite runs DDL outside transactions, so a lock file stands in."""
+        async with self._migration_lock(), self.engine.connect() as connection:
+            await connection.run_sync(_upgrade_to_head)
+            await connection.commit()
+
+    @asynccontextmanager
+    async def _migration_lock(self) -> AsyncIterator[None]:
+        if self.is_sqlite:
+            path = make_url(self.url).database
+            if not path or path == ":memory:" or fcntl is None:
+                yield
+                return
+            with open(f"{path}.migrate-lock", "w") as lock_file:  # noqa: ASYNC230 (tiny local file)
+                # flock blocks, so wait for it in a thread and keep the event loop free.
+                await asyncio.to_thread(fcntl.flock, lock_file.fileno(), fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
+            return
         async with self.engine.connect() as connection:
-            if not self.is_sqlite:
-                await connection.execute(sa.text(f"SELECT pg_advisory_lock({MIGRATION_LOCK_ID})"))
+            await connection.execute(sa.text(f"SELECT pg_advisory_lock({MIGRATION_LOCK_ID})"))
             try:
-                await connection.run_sync(_upgrade_to_head)
-                await connection.commit()
+                yield
             finally:
-                if not self.is_sqlite:
-                    await connection.execute(
-                        sa.text(f"SELECT pg_advisory_unlock({MIGRATION_LOCK_ID})")
-                    )
-                    await connection.commit()
+                await connection.execute(sa.text(f"SELECT pg_advisory_unlock({MIGRATION_LOCK_ID})"))
 
     async def current_revision(self) -> str | None:
         async with self.engine.connect() as connection:

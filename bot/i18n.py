@@ -36,7 +36,9 @@ def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 class I18n:
     def __init__(self, locales_dir: Path = LOCALES_DIR, languages: Iterable[str] = LANGUAGES):
         self.languages = tuple(languages)
-        self._html = Environment(autoescape=True, undefined=StrictUndefined, keep_trailing_newline=False)
+        self._html = Environment(
+            autoescape=True, undefined=StrictUndefined, keep_trailing_newline=False
+        )
         self._plain = Environment(autoescape=False, undefined=StrictUndefined)
         self.catalogues: dict[str, dict[str, str]] = {}
         for lang in self.languages:

@@ -28,7 +28,7 @@ class KeyedLockIsolation(BaseEventIsolation):
             async with lock:
                 yield
         finally:
-            lock, users = self._locks[key]
+            users = self._locks[key][1]
             if users <= 1:
                 del self._locks[key]
             else:
@@ -40,4 +40,5 @@ class KeyedLockIsolation(BaseEventIsolation):
         return len(self._locks)
 
     async def close(self) -> None:
-        self._locks.clear()
+        """Nothing to release: every lock goes away with the update that holds it (clearing
+        them here would break updates still finishing during shutdown)."""

@@ -99,8 +99,9 @@ class InputGuardMiddleware(BaseMiddleware):
             t: Translator = data["t"]
             length = len(event.text)
             if length > MAX_TEXT_LENGTH:
-                return await event.answer(t("errors.too_long", length=length, limit=MAX_TEXT_LENGTH))
+                return await event.answer(
+                    t("errors.too_long", length=length, limit=MAX_TEXT_LENGTH)
+                )
             if not event.text.strip():
                 return await event.answer(t("errors.empty"))
         return await handler(event, data)
-

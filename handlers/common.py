@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
 
 from aiogram.types import CallbackQuery, Message
 
@@ -17,7 +16,7 @@ def sender(callback: CallbackQuery) -> Send:
     if isinstance(callback.message, Message):
         return callback.message.answer
     assert callback.bot is not None
-    send: Callable[..., Awaitable[Message]] = partial(callback.bot.send_message, callback.from_user.id)
+    send: Callable[..., Awaitable[Message]] = partial(
+        callback.bot.send_message, callback.from_user.id
+    )
     return send
-
-

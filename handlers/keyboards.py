@@ -24,11 +24,15 @@ def language_keyboard(current: str | None) -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
-def role_keyboard(t: Translator, current: str | None, *, can_be_staff: bool) -> InlineKeyboardMarkup:
+def role_keyboard(
+    t: Translator, current: str | None, *, can_be_staff: bool
+) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     roles = ["applicant", "parent"] + (["staff"] if can_be_staff else [])
     for role in roles:
-        builder.button(text=_mark(t.plain(f"role.{role}"), role == current), callback_data=RoleCb(role=role))
+        builder.button(
+            text=_mark(t.plain(f"role.{role}"), role == current), callback_data=RoleCb(role=role)
+        )
     builder.adjust(1)
     return builder.as_markup()
 

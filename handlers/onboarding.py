@@ -5,6 +5,8 @@ does not change. A typed message in the middle of the wizard re-asks the same st
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import CommandStart, StateFilter
@@ -12,11 +14,10 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 
-from handlers.common import Send, sender
-
 from bot.i18n import I18n, Translator
 from bot.models import Role, Settlement, User
 from handlers.callbacks import LanguageCb, RegionCb, RoleCb, SettlementCb
+from handlers.common import Send, sender
 from handlers.keyboards import (
     language_keyboard,
     main_menu_keyboard,
@@ -38,17 +39,20 @@ async def confirm_choice(callback: CallbackQuery, text: str) -> None:
     """Replace the question with the chosen answer, dropping its buttons."""
     await callback.answer()
     if isinstance(callback.message, Message):
-        try:
+        # A message too old to edit keeps its buttons; the next question follows anyway.
+        with suppress(TelegramBadRequest):
             await callback.message.edit_text(text)
-        except TelegramBadRequest:
-            pass  # the message is too old to edit; the next question still follows
 
 
-async def ask_step(send: Send, step: str | None, user: User, t: Translator, can_be_staff: bool) -> None:
+async def ask_step(
+    send: Send, step: str | None, user: User, t: Translator, can_be_staff: bool
+) -> None:
     if step == Onboarding.language.state:
         await send(t("language.prompt"), reply_markup=language_keyboard(user.language))
     elif step == Onboarding.role.state:
-        await send(t("role.prompt"), reply_markup=role_keyboard(t, user.role, can_be_staff=can_be_staff))
+        await send(
+            t("role.prompt"), reply_markup=role_keyboard(t, user.role, can_be_staff=can_be_staff)
+        )
     elif step == Onboarding.region.state:
         await send(t("region.prompt"), reply_markup=region_keyboard(t.lang, user.region))
     elif step == Onboarding.settlement.state:
@@ -68,7 +72,9 @@ async def begin(send: Send, state: FSMContext, user: User, t: Translator, is_sta
     await ask_step(send, Onboarding.language.state, user, t, is_staff)
 
 
-async def start(message: Message, state: FSMContext, user: User, t: Translator, is_staff: bool) -> None:
+async def start(
+    message: Message, state: FSMContext, user: User, t: Translator, is_staff: bool
+) -> None:
     await state.clear()
     await begin(message.answer, state, user, t, is_staff)
 
@@ -132,7 +138,11 @@ async def chose_region(
 
 
 async def chose_settlement(
-    callback: CallbackQuery, callback_data: SettlementCb, state: FSMContext, user: User, t: Translator
+    callback: CallbackQuery,
+    callback_data: SettlementCb,
+    state: FSMContext,
+    user: User,
+    t: Translator,
 ) -> None:
     user.settlement = callback_data.kind
     await confirm_choice(
@@ -155,5 +165,7 @@ def build_router() -> Router:
     router.callback_query.register(chose_role, Onboarding.role, RoleCb.filter())
     router.callback_query.register(chose_region, Onboarding.region, RegionCb.filter())
     router.callback_query.register(chose_settlement, Onboarding.settlement, SettlementCb.filter())
-    router.message.register(typed_instead_of_tapping, StateFilter(Onboarding), ~F.text.startswith("/"))
+    router.message.register(
+        typed_instead_of_tapping, StateFilter(Onboarding), ~F.text.startswith("/")
+    )
     return router

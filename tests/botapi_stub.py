@@ -13,6 +13,7 @@ import itertools
 import json
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +41,9 @@ def _decode_field(key: str, value: str) -> Any:
             return json.loads(value)
         except ValueError:
             return value
-    if (key.endswith("_id") or key in ("offset", "limit", "timeout")) and value.lstrip("-").isdigit():
+    if (key.endswith("_id") or key in ("offset", "limit", "timeout")) and value.lstrip(
+        "-"
+    ).isdigit():
         return int(value)
     return value
 
@@ -149,7 +152,9 @@ class StubBotAPI:
     async def press(self, user_id: int, data: str) -> dict[str, Any]:
         """Press a button: the callback carries the message showing it, if any (a forged
         payload has none to point at, so it arrives bare)."""
-        return await self.push(self.callback_update(user_id, data, self.message_with_button(user_id, data)))
+        return await self.push(
+            self.callback_update(user_id, data, self.message_with_button(user_id, data))
+        )
 
     async def deliver_webhook(
         self, update: dict[str, Any], secret: str | None = None, url: str | None = None
@@ -159,7 +164,10 @@ class StubBotAPI:
         target = url or self.webhook["url"]  # type: ignore[index]
         token = secret if secret is not None else (self.webhook or {}).get("secret_token")
         headers = {"X-Telegram-Bot-Api-Secret-Token": token} if token else {}
-        async with aiohttp.ClientSession() as http, http.post(target, json=update, headers=headers) as resp:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(target, json=update, headers=headers) as resp,
+        ):
             return resp.status
 
     # ---------------------------------------------------------------- inspecting calls
@@ -219,7 +227,11 @@ class StubBotAPI:
             async for part in reader:
                 if part.filename:  # type: ignore[union-attr]
                     content = await part.read()  # type: ignore[union-attr]
-                    params[part.name] = {"filename": part.filename, "size": len(content), "content": content}  # type: ignore[union-attr]
+                    params[part.name] = {
+                        "filename": part.filename,
+                        "size": len(content),
+                        "content": content,
+                    }  # type: ignore[union-attr]
                 else:
                     params[part.name] = _decode_field(part.name or "", await part.text())  # type: ignore[union-attr]
             return params
@@ -267,7 +279,11 @@ class StubBotAPI:
                     "parameters": {"retry_after": self.retry_after},
                 }
             if params.get("chat_id") in self.blocked_chats:
-                return 403, {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}
+                return 403, {
+                    "ok": False,
+                    "error_code": 403,
+                    "description": "Forbidden: bot was blocked by the user",
+                }
         return 200, None
 
     async def _get_updates(self, params: dict[str, Any]) -> web.Response:
@@ -277,25 +293,36 @@ class StubBotAPI:
         async with self._changed:
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
             if not self._updates and timeout:
-                try:
-                    await asyncio.wait_for(self._changed.wait_for(lambda: bool(self._updates)), timeout)
-                except TimeoutError:
-                    pass
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._changed.wait_for(lambda: bool(self._updates)), timeout
+                    )
             batch = self._updates[:limit]
         return web.json_response({"ok": True, "result": batch})
 
     def _bot_user(self) -> dict[str, Any]:
-        return {"id": self.bot_id, "is_bot": True, "first_name": "Talapker", "username": "talapker_test_bot"}
+        return {
+            "id": self.bot_id,
+            "is_bot": True,
+            "first_name": "Talapker",
+            "username": "talapker_test_bot",
+        }
 
     def _message(self, params: dict[str, Any], **content: Any) -> dict[str, Any]:
         chat_id = params.get("chat_id", 0)
         message = {
             "message_id": params.get("message_id") or next(self._message_ids),
             "date": int(time.time()),
-            "chat": {"id": chat_id, "type": "private" if isinstance(chat_id, int) and chat_id > 0 else "group"},
+            "chat": {
+                "id": chat_id,
+                "type": "private" if isinstance(chat_id, int) and chat_id > 0 else "group",
+            },
             "from": self._bot_user(),
         } | content
-        if isinstance(params.get("reply_markup"), dict) and "inline_keyboard" in params["reply_markup"]:
+        if (
+            isinstance(params.get("reply_markup"), dict)
+            and "inline_keyboard" in params["reply_markup"]
+        ):
             message["reply_markup"] = params["reply_markup"]
         return message
 
@@ -311,7 +338,11 @@ class StubBotAPI:
                 caption=params.get("caption"),
             )
         if method == "senddocument":
-            return self._message(params, document={"file_id": "doc1", "file_unique_id": "d1"}, caption=params.get("caption"))
+            return self._message(
+                params,
+                document={"file_id": "doc1", "file_unique_id": "d1"},
+                caption=params.get("caption"),
+            )
         if method == "editmessagereplymarkup":
             return self._message(params)
         if method == "setwebhook":
@@ -321,9 +352,15 @@ class StubBotAPI:
             self.webhook = None
             return True
         if method == "getwebhookinfo":
-            return {"url": (self.webhook or {}).get("url", ""), "has_custom_certificate": False, "pending_update_count": 0}
+            return {
+                "url": (self.webhook or {}).get("url", ""),
+                "has_custom_certificate": False,
+                "pending_update_count": 0,
+            }
         return True
 
 
 def _error(status: int, description: str) -> web.Response:
-    return web.json_response({"ok": False, "error_code": status, "description": description}, status=status)
+    return web.json_response(
+        {"ok": False, "error_code": status, "description": description}, status=status
+    )

@@ -27,7 +27,9 @@ TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test may read the developer's .env or real settings."""
     for name in list(os.environ):
-        if name in Settings.model_fields or name.upper() in {f.upper() for f in Settings.model_fields}:
+        if name in Settings.model_fields or name.upper() in {
+            f.upper() for f in Settings.model_fields
+        }:
             monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
 

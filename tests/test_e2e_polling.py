@@ -13,7 +13,11 @@ from tests.conftest import RunningBot
 
 def buttons(params: dict[str, Any]) -> list[tuple[str, str]]:
     markup = params.get("reply_markup") or {}
-    return [(b["text"], b.get("callback_data", "")) for row in markup.get("inline_keyboard", []) for b in row]
+    return [
+        (b["text"], b.get("callback_data", ""))
+        for row in markup.get("inline_keyboard", [])
+        for b in row
+    ]
 
 
 def button_data(params: dict[str, Any], label_part: str) -> str:
@@ -24,7 +28,12 @@ def button_data(params: dict[str, Any], label_part: str) -> str:
 
 
 async def onboard(
-    stub: StubBotAPI, user_id: int, language: str, role_label: str, region_label: str, settlement: str | None
+    stub: StubBotAPI,
+    user_id: int,
+    language: str,
+    role_label: str,
+    region_label: str,
+    settlement: str | None,
 ) -> list[dict[str, Any]]:
     """Walk /start to the main menu by pressing buttons; returns every prompt seen."""
     seen = []
@@ -57,12 +66,21 @@ async def onboard(
     ],
 )
 async def test_onboarding_in_each_language_stores_the_profile(
-    stub: StubBotAPI, polling_bot: RunningBot, language: str, role: str, region: str,
-    settlement: str | None, expect: tuple[str, str, str, str],
+    stub: StubBotAPI,
+    polling_bot: RunningBot,
+    language: str,
+    role: str,
+    region: str,
+    settlement: str | None,
+    expect: tuple[str, str, str, str],
 ) -> None:
     prompts = await onboard(stub, 501, language, role, region, settlement)
 
-    assert "Қазақша" in prompts[0]["text"] or "language" in prompts[0]["text"].lower() or "язык" in prompts[0]["text"]
+    assert (
+        "Қазақша" in prompts[0]["text"]
+        or "language" in prompts[0]["text"].lower()
+        or "язык" in prompts[0]["text"]
+    )
     assert [label for label, _ in buttons(prompts[0])] == ["Қазақша", "Русский", "English"]
     # Twenty regions offered, labelled in the chosen language.
     assert len(buttons(prompts[2])) == 20
@@ -87,14 +105,20 @@ async def test_staff_option_only_for_admins_and_forged_staff_press_is_refused(
 
     # A forged "staff" press from a non-admin is answered with an alert and changes nothing.
     await stub.press(901, "role:staff")
-    await stub.wait_for(lambda calls: any(
-        c.method == "answercallbackquery" and "only for admissions staff" in str(c.params.get("text")) for c in calls
-    ))
+    await stub.wait_for(
+        lambda calls: any(
+            c.method == "answercallbackquery"
+            and "only for admissions staff" in str(c.params.get("text"))
+            for c in calls
+        )
+    )
     user = await bot.user(901)
     assert user is not None and user.role is None
 
 
-async def test_typed_text_mid_wizard_repeats_the_step(stub: StubBotAPI, polling_bot: RunningBot) -> None:
+async def test_typed_text_mid_wizard_repeats_the_step(
+    stub: StubBotAPI, polling_bot: RunningBot
+) -> None:
     await stub.send_text(502, "/start")
     await stub.next_reply(502)
     prompt = await stub.next_reply(502)
@@ -120,8 +144,19 @@ async def test_bad_input_gets_a_friendly_answer_in_the_users_language(
     await stub.send_text(503, "/cancel")
     assert "Тоқтатылды" in (await stub.next_reply(503))["text"]
 
-    await stub.send_text(503, None, sticker={"file_id": "s", "file_unique_id": "s", "type": "regular",
-                                             "width": 512, "height": 512, "is_animated": False, "is_video": False})
+    await stub.send_text(
+        503,
+        None,
+        sticker={
+            "file_id": "s",
+            "file_unique_id": "s",
+            "type": "regular",
+            "width": 512,
+            "height": 512,
+            "is_animated": False,
+            "is_video": False,
+        },
+    )
     assert "мәтіндік" in (await stub.next_reply(503))["text"]
 
     await stub.send_text(503, "ы" * 5000)
@@ -134,9 +169,15 @@ async def test_bad_input_gets_a_friendly_answer_in_the_users_language(
     # An out-of-date or forged button: an alert, never a traceback, state untouched.
     await stub.press(503, "region:atlantis")
     await stub.press(503, "garbage-data")
-    await stub.wait_for(lambda calls: sum(
-        c.method == "answercallbackquery" and "ескірген" in str(c.params.get("text")) for c in calls
-    ) >= 2)
+    await stub.wait_for(
+        lambda calls: (
+            sum(
+                c.method == "answercallbackquery" and "ескірген" in str(c.params.get("text"))
+                for c in calls
+            )
+            >= 2
+        )
+    )
     user = await polling_bot.user(503)
     assert user is not None and user.region is None and user.language == "kk"
 
@@ -173,7 +214,9 @@ async def test_failure_is_apologised_for_and_the_step_is_kept(
     await polling_bot.user_when(506, lambda u: u.role == "parent")
 
 
-async def test_group_chats_are_pointed_to_a_private_chat(stub: StubBotAPI, polling_bot: RunningBot) -> None:
+async def test_group_chats_are_pointed_to_a_private_chat(
+    stub: StubBotAPI, polling_bot: RunningBot
+) -> None:
     await stub.push(stub.message_update(-100, "/start", chat_type="group"))
     reply = await stub.next_reply(-100)
     assert "личных сообщениях" in reply["text"]  # DEFAULT_LANGUAGE is ru

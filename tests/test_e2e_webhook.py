@@ -1,0 +1,78 @@
+"""Webhook mode: the app registers its webhook with the Bot API and serves updates posted
+with the right secret token; anything else is refused before it reaches a handler."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from bot.app import TalapkerApp
+from bot.config import Settings
+from bot.models import User
+from tests.botapi_stub import StubBotAPI
+
+SECRET = "s3cret-Token_123"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+async def webhook_app(make_settings: Callable[..., Settings]) -> AsyncIterator[TalapkerApp]:
+    port = free_port()
+    settings = make_settings(
+        webhook_url=f"http://127.0.0.1:{port}/webhook",
+        webhook_secret=SECRET,
+        webhook_host="127.0.0.1",
+        webhook_port=port,
+    )
+    app = await TalapkerApp.create(settings)
+    await app.start_webhook()
+    yield app
+    await app.close()
+
+
+async def test_webhook_is_registered_with_its_secret(
+    stub: StubBotAPI, webhook_app: TalapkerApp
+) -> None:
+    assert stub.webhook is not None
+    assert stub.webhook["url"] == webhook_app.settings.webhook_url
+    assert stub.webhook["secret_token"] == SECRET
+    assert "callback_query" in stub.webhook["allowed_updates"]
+
+
+async def test_update_with_the_right_secret_is_answered(
+    stub: StubBotAPI, webhook_app: TalapkerApp
+) -> None:
+    status = await stub.deliver_webhook(stub.message_update(601, "/start", language_code="en"))
+    assert status == 200
+    await stub.next_reply(601)
+    prompt = await stub.next_reply(601)
+    assert "Choose your language" in prompt["text"]
+
+    # A button press through the webhook continues the wizard.
+    await stub.deliver_webhook(
+        stub.callback_update(601, "lang:kk", stub.message_with_button(601, "lang:kk"))
+    )
+    assert "Сіз кімсіз?" in (await stub.next_reply(601))["text"]
+
+
+@pytest.mark.parametrize("secret", ["wrong-secret", ""])
+async def test_update_with_a_wrong_or_missing_secret_is_refused(
+    stub: StubBotAPI, webhook_app: TalapkerApp, secret: str
+) -> None:
+    status = await stub.deliver_webhook(stub.message_update(602, "/start"), secret=secret)
+    assert status == 401
+
+    # Nothing was processed: no reply, no user row.
+    ok = await stub.deliver_webhook(stub.message_update(603, "/help", language_code="en"))
+    assert ok == 200
+    await stub.next_reply(603)  # the valid update after it is answered…
+    assert stub.calls_to("sendMessage", chat_id=602) == []  # …the refused one never was
+    async with webhook_app.database.session() as session:
+        assert await session.get(User, 602) is None

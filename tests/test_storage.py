@@ -1,0 +1,101 @@
+"""Storage on the configured database (SQLite file, or PostgreSQL with TEST_DATABASE_URL)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+from aiogram.fsm.storage.base import StorageKey
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlmodel import SQLModel
+
+from bot.db import Database
+from bot.fsm_storage import SQLModelStorage
+from bot.models import User
+from handlers.onboarding import Onboarding
+
+KEY = StorageKey(bot_id=1, chat_id=10, user_id=10)
+
+
+async def test_state_and_data_survive_a_new_process(database_url: str, database: Database) -> None:
+    storage = SQLModelStorage(database)
+    await storage.set_state(KEY, Onboarding.region)
+    await storage.set_data(KEY, {"scores": [18, 8, 7, 42, 39], "pair": "math-informatics"})
+    await storage.update_data(KEY, {"step": 3})
+
+    # A new Database object is what a restarted bot process gets.
+    restarted = Database(database_url)
+    try:
+        again = SQLModelStorage(restarted)
+        assert await again.get_state(KEY) == "Onboarding:region"
+        assert await again.get_data(KEY) == {
+            "scores": [18, 8, 7, 42, 39],
+            "pair": "math-informatics",
+            "step": 3,
+        }
+    finally:
+        await restarted.dispose()
+
+
+async def test_keys_are_isolated_and_clearing_keeps_other_conversations(database: Database) -> None:
+    storage = SQLModelStorage(database)
+    other = StorageKey(bot_id=1, chat_id=11, user_id=11)
+    await storage.set_state(KEY, "A:x")
+    await storage.set_state(other, "B:y")
+    await storage.set_state(KEY, None)
+    await storage.set_data(KEY, {})
+    assert await storage.get_state(KEY) is None
+    assert await storage.get_data(KEY) == {}
+    assert await storage.get_state(other) == "B:y"
+    assert await storage.get_state(StorageKey(bot_id=1, chat_id=12, user_id=12)) is None
+
+
+async def test_concurrent_first_writes_to_one_key_do_not_fail(database: Database) -> None:
+    storage = SQLModelStorage(database)
+    key = StorageKey(bot_id=1, chat_id=99, user_id=99)
+    await asyncio.gather(*(storage.set_state(key, f"S:{i}") for i in range(10)))
+    assert (await storage.get_state(key) or "").startswith("S:")
+
+
+async def test_datetimes_come_back_aware_in_utc(database: Database) -> None:
+    moment = datetime(2026, 7, 13, 4, 0, tzinfo=UTC)
+    async with database.session() as session:
+        session.add(User(id=5, created_at=moment, last_seen_at=moment))
+        await session.commit()
+    async with database.session() as session:
+        user = await session.get(User, 5)
+        assert user is not None
+        assert user.created_at == moment
+        assert user.created_at.tzinfo is not None
+
+
+async def test_naive_datetimes_are_refused(database: Database) -> None:
+    async with database.session() as session:
+        session.add(User(id=6, created_at=datetime(2026, 1, 1)))
+        with pytest.raises(Exception, match="naive datetime"):
+            await session.commit()
+
+
+async def test_migrations_match_the_models_and_upgrade_is_idempotent(database: Database) -> None:
+    await database.upgrade()  # a second time: nothing to do, no error
+    assert await database.current_revision() == Database.head_revision()
+
+    def diff(sync_connection):  # type: ignore[no-untyped-def]
+        context = MigrationContext.configure(sync_connection, opts={"compare_type": True})
+        return compare_metadata(context, SQLModel.metadata)
+
+    async with database.engine.connect() as connection:
+        assert await connection.run_sync(diff) == [], "bot/models.py changed without a migration"
+
+
+async def test_concurrent_upgrades_from_several_processes(database_url: str) -> None:
+    """Several web workers start at once and each applies migrations."""
+    databases = [Database(database_url) for _ in range(3)]
+    try:
+        await asyncio.gather(*(db.upgrade() for db in databases))
+        assert await databases[0].current_revision() == Database.head_revision()
+    finally:
+        for db in databases:
+            await db.dispose()
