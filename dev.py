@@ -44,8 +44,9 @@ def ensure_environment() -> None:
         return
     print("Installing dependencies from requirements-dev.lock …", flush=True)
     pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    subprocess.run([*pip, "-r", str(ROOT / "requirements-dev.lock")], check=True)
-    subprocess.run([*pip, "--no-deps", "--no-build-isolation", "-e", str(ROOT)], check=True)
+    for step in (["-r", str(ROOT / "requirements-dev.lock")], ["--no-deps", "-e", str(ROOT)]):
+        if subprocess.call([*pip, *step]) != 0:
+            sys.exit(f"dev.py: `pip install {' '.join(step)}` failed; see pip's message above")
     STAMP.write_text(fingerprint)
 
 
