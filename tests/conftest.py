@@ -135,3 +135,9 @@ async def start_polling(
 @pytest.fixture
 async def polling_bot(start_polling: Callable[..., Awaitable[RunningBot]]) -> RunningBot:
     return await start_polling()
+
+
+def pytest_report_header() -> str:
+    if TEST_DATABASE_URL:
+        return "database: PostgreSQL (TEST_DATABASE_URL)"
+    return "database: SQLite files (set TEST_DATABASE_URL to run on PostgreSQL)"
