@@ -191,8 +191,37 @@ async def test_telegram_language_code_picks_the_first_reply_language(
     assert "Я <b>Talapker</b>" in (await stub.next_reply(505))["text"]  # DEFAULT_LANGUAGE ru
 
 
-async def test_failure_is_apologised_for_and_the_step_is_kept(
+async def test_start_again_marks_current_answers_and_keeps_them_unless_changed(
     stub: StubBotAPI, polling_bot: RunningBot
+) -> None:
+    await onboard(stub, 507, "English", "Parent", "Kostanay", "rural")
+    await polling_bot.user_when(507, lambda u: u.onboarded)
+
+    await stub.send_text(507, "/start")
+    assert "Welcome back" in (await stub.next_reply(507))["text"]
+    language_prompt = await stub.next_reply(507)
+    assert ("✓ English", "lang:en") in buttons(language_prompt)
+    await stub.press(507, "lang:en")
+    role_prompt = await stub.next_reply(507)
+    assert ("✓ 👨‍👩‍👧 Parent", "role:parent") in buttons(role_prompt)
+    await stub.press(507, "role:applicant")  # the one answer that changes
+    region_prompt = await stub.next_reply(507)
+    assert ("✓ Kostanay", "region:kostanay") in buttons(region_prompt)
+
+    # Leaving half-way keeps everything stored so far, changed or not.
+    await stub.send_text(507, "/cancel")
+    assert "Cancelled" in (await stub.next_reply(507))["text"]
+    user = await polling_bot.user_when(507, lambda u: u.role == "applicant")
+    assert (user.language, user.region, user.settlement, user.onboarded) == (
+        "en",
+        "kostanay",
+        "rural",
+        True,
+    )
+
+
+async def test_failure_is_apologised_for_and_the_step_is_kept(
+    stub: StubBotAPI, polling_bot: RunningBot, caplog: pytest.LogCaptureFixture
 ) -> None:
     await stub.send_text(506, "/start", language_code="en")
     await stub.next_reply(506)
@@ -202,9 +231,11 @@ async def test_failure_is_apologised_for_and_the_step_is_kept(
 
     # The Bot API fails while the bot asks the next question: the handler raises.
     stub.fail_next["sendmessage"] = 1
-    await stub.press(506, "role:parent")
+    failing = await stub.press(506, "role:parent")
     apology = await stub.next_reply(506)
     assert "something went wrong on our side" in apology["text"]
+    logged = f"update {failing['update_id']} failed: TelegramServerError"
+    assert any(r.name == "talapker.errors" and r.getMessage() == logged for r in caplog.records)
 
     # The failed update was rolled back, so the same step works when the user presses again.
     user = await polling_bot.user(506)
