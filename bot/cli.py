@@ -93,6 +93,24 @@ def _cmd_db(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_kb(settings: Settings, args: argparse.Namespace) -> int:
+    from collections import Counter
+    from pathlib import Path
+
+    from knowledge.base import KnowledgeError, load_knowledge
+
+    if args.kb_command == "check":
+        try:
+            kb = load_knowledge(Path(args.data) if args.data else None)
+        except KnowledgeError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        counts = Counter(fact.confidence.value for _, fact in kb.facts())
+        summary = ", ".join(f"{n} {label}" for label, n in sorted(counts.items()))
+        print(f"OK: {sum(counts.values())} facts in {kb.source_dir} ({summary})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="talapker", description="Talapker admissions assistant")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -121,6 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
     revision = db_sub.add_parser("revision", help="write a migration from changes in bot/models.py")
     revision.add_argument("message")
     db.set_defaults(handler=_cmd_db)
+
+    kb = sub.add_parser("kb", help="the knowledge base: check the data files")
+    kb_sub = kb.add_subparsers(dest="kb_command", required=True)
+    check = kb_sub.add_parser("check", help="validate every data file; exit 1 at the first problem")
+    check.add_argument("--data", help="data folder (default: KNOWLEDGE_DIR or the shipped data)")
+    kb.set_defaults(handler=_cmd_kb)
     return parser
 
 

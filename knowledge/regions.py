@@ -7,23 +7,14 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
+
+from knowledge.facts import Localized, Strict
 
 DATA_FILE = Path(__file__).parent / "data" / "regions.yaml"
 
 
-class Localized(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    kk: str
-    ru: str
-    en: str
-
-    def get(self, lang: str) -> str:
-        return str(getattr(self, lang, self.en))
-
-
-class Region(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class Region(Strict):
     code: str
     kind: Literal["oblast", "city"]
     short: Localized

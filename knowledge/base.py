@@ -1,0 +1,253 @@
+"""Loading, checking and querying the knowledge data.
+
+`load_knowledge(directory)` reads every file named in `knowledge.schema.FILES`, validates it,
+checks the references between files and returns a `KnowledgeBase`. A problem raises
+`KnowledgeError` whose message starts with `file:line:` so staff can find the bad entry."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from knowledge.facts import Fact, Provenance
+from knowledge.regions import Region
+from knowledge.schema import (
+    FILES,
+    CalendarData,
+    FinanceData,
+    GrantData,
+    ProgrammeData,
+    ProgrammeGroup,
+    ProgrammeGroupData,
+    QuotaData,
+    RegionData,
+    SavingsData,
+    SerpinData,
+    Subject,
+    SubjectData,
+    ThresholdData,
+    University,
+    UniversityData,
+    UntData,
+)
+
+DEFAULT_DATA_DIR = Path(__file__).parent / "data"
+
+
+class KnowledgeError(Exception):
+    """Invalid knowledge data; the message names the file and line."""
+
+
+def data_dir() -> Path:
+    """KNOWLEDGE_DIR lets an installation keep its corrected data outside the code."""
+    return Path(os.environ.get("KNOWLEDGE_DIR") or DEFAULT_DATA_DIR)
+
+
+def _line_of(node: yaml.Node | None, loc: Sequence[str | int]) -> int | None:
+    """The line (1-based) of the YAML node at `loc`, or of its deepest existing parent."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == key), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+        else:
+            node = None
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def _load_file(path: Path, model: type[BaseModel]) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise KnowledgeError(f"{path.name}: cannot read: {exc.strerror}") from None
+    try:
+        tree = yaml.compose(text, Loader=yaml.SafeLoader)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path.name}:{mark.line + 1}" if mark else path.name
+        raise KnowledgeError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = [part for part in error["loc"] if not (isinstance(part, str) and "[" in part)]
+        line = _line_of(tree, loc)
+        path_text = ".".join(str(p) for p in loc) or "(top level)"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        raise KnowledgeError(f"{path.name}:{line}: {path_text}: {message}") from None
+
+
+def _latest(facts: Sequence[Fact[Any]], year: int) -> Fact[Any]:
+    """The fact for `year`: the newest one not after it (or the oldest if all are later)."""
+    candidates = [f for f in facts if f.as_of <= year]
+    if candidates:
+        return max(candidates, key=lambda f: f.as_of)
+    return min(facts, key=lambda f: f.as_of)
+
+
+@dataclass(frozen=True)
+class KnowledgeBase:
+    regions: RegionData
+    unt: UntData
+    thresholds: ThresholdData
+    subjects: SubjectData
+    programme_groups: ProgrammeGroupData
+    quotas: QuotaData
+    grants: GrantData
+    serpin: SerpinData
+    savings: SavingsData
+    finance: FinanceData
+    calendar: CalendarData
+    universities: UniversityData
+    programmes: ProgrammeData
+    source_dir: Path = field(default=DEFAULT_DATA_DIR)
+
+    # ------------------------------------------------------------------ lookups
+    def region(self, code: str | None) -> Region | None:
+        return next((r for r in self.regions.regions if r.code == code), None)
+
+    def subject(self, subject_id: str) -> Subject | None:
+        return next((s for s in self.subjects.subjects if s.id == subject_id), None)
+
+    def group(self, code: str) -> ProgrammeGroup | None:
+        code = code.upper()
+        return next((g for g in self.programme_groups.groups if g.code == code), None)
+
+    def university(self, university_id: str) -> University | None:
+        return next((u for u in self.universities.universities if u.id == university_id), None)
+
+    def threshold(self, category: str, year: int) -> Fact[int]:
+        cat = next((c for c in self.thresholds.categories if c.id == category), None)
+        if cat is None:
+            raise KeyError(f"unknown threshold category {category!r}")
+        return _latest(cat.values, year)
+
+    def minimums(self, year: int) -> dict[str, Fact[int]]:
+        return {part.id: _latest(part.min_points, year) for part in self.unt.parts}
+
+    def mci(self, year: int) -> Fact[int]:
+        return _latest(self.savings.mci, year)
+
+    def known_mci(self) -> dict[int, int]:
+        return {f.as_of: f.value for f in self.savings.mci}
+
+    def latest_year(self) -> int:
+        """The newest admission year the thresholds speak of."""
+        return max(f.as_of for c in self.thresholds.categories for f in c.values)
+
+    def groups_for_pair(self, pair: Sequence[str]) -> list[ProgrammeGroup]:
+        wanted = sorted(pair)
+        return [
+            g
+            for g in self.programme_groups.groups
+            if any(sorted(p) == wanted for p in g.pairs.value)
+        ]
+
+    # ------------------------------------------------------------------ checking
+    def facts(self) -> Iterator[tuple[str, Provenance]]:
+        """Every fact with provenance, with a dotted path, for checks and statistics."""
+
+        def walk(value: Any, path: str) -> Iterator[tuple[str, Provenance]]:
+            if isinstance(value, Provenance):
+                yield path, value
+            if isinstance(value, BaseModel):
+                for name in type(value).model_fields:
+                    yield from walk(getattr(value, name), f"{path}.{name}")
+            elif isinstance(value, list | tuple):
+                for index, item in enumerate(value):
+                    yield from walk(item, f"{path}[{index}]")
+
+        for name in FILES:
+            yield from walk(getattr(self, name.removesuffix(".yaml")), name.removesuffix(".yaml"))
+
+    def cross_check(self) -> None:
+        problems: list[str] = []
+        region_codes = {r.code for r in self.regions.regions}
+        subject_ids = {s.id for s in self.subjects.subjects}
+        categories = {c.id for c in self.thresholds.categories}
+        university_ids = {u.id for u in self.universities.universities}
+
+        def unique(file: str, what: str, ids: Sequence[str]) -> None:
+            seen: set[str] = set()
+            for item in ids:
+                if item in seen:
+                    problems.append(f"{file}: {what} {item!r} appears twice")
+                seen.add(item)
+
+        unique("regions.yaml", "region", [r.code for r in self.regions.regions])
+        unique("subjects.yaml", "subject", [s.id for s in self.subjects.subjects])
+        unique("programme_groups.yaml", "group", [g.code for g in self.programme_groups.groups])
+        unique("quotas.yaml", "quota", [q.id for q in self.quotas.quotas])
+        unique("calendar.yaml", "event", [e.id for e in self.calendar.events])
+        unique("universities.yaml", "university", [u.id for u in self.universities.universities])
+        unique("programmes.yaml", "programme", [p.id for p in self.programmes.programmes])
+        for group in self.programme_groups.groups:
+            if group.threshold not in categories:
+                problems.append(
+                    f"programme_groups.yaml: {group.code}: unknown threshold category {group.threshold!r}"
+                )
+            for pair in group.pairs.value:
+                for subject in pair:
+                    if subject not in subject_ids:
+                        problems.append(
+                            f"programme_groups.yaml: {group.code}: unknown subject {subject!r}"
+                        )
+        for field_name in ("sending_regions", "receiving_regions", "targeted_grants_regions"):
+            for code in getattr(self.serpin, field_name).value:
+                if code not in region_codes:
+                    problems.append(f"serpin.yaml: {field_name}: unknown region {code!r}")
+        for uni in self.universities.universities:
+            if uni.region is not None and uni.region not in region_codes:
+                problems.append(f"universities.yaml: {uni.id}: unknown region {uni.region!r}")
+        for card in self.programmes.programmes:
+            if card.city is not None and card.city not in region_codes:
+                problems.append(f"programmes.yaml: {card.id}: unknown city/region {card.city!r}")
+            for uni_id in card.partner_universities.value if card.partner_universities else []:
+                if uni_id not in university_ids:
+                    problems.append(f"programmes.yaml: {card.id}: unknown university {uni_id!r}")
+        for code in self.grants.competition_2023.value:
+            if self.group(code) is None:
+                problems.append(f"grants.yaml: competition_2023: unknown group {code!r}")
+        if problems:
+            raise KnowledgeError(
+                problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+            )
+
+
+def load_knowledge(directory: Path | None = None) -> KnowledgeBase:
+    directory = directory or data_dir()
+    loaded = {
+        name.removesuffix(".yaml"): _load_file(directory / name, model)
+        for name, model in FILES.items()
+    }
+    kb = KnowledgeBase(**loaded, source_dir=directory)
+    kb.cross_check()
+    return kb
+
+
+class KnowledgeStore:
+    """The knowledge base a running bot serves, replaceable at run time. A reload that fails
+    keeps the data already being served."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self.directory = directory
+        self._kb = load_knowledge(directory)
+
+    @property
+    def kb(self) -> KnowledgeBase:
+        return self._kb
+
+    def reload(self) -> KnowledgeBase:
+        self._kb = load_knowledge(self.directory)
+        return self._kb

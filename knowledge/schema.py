@@ -1,0 +1,308 @@
+"""The schema of the knowledge data files (`knowledge/data/*.yaml`). Pydantic validates every
+file; `KnowledgeBase.cross_check` then checks references between files."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from knowledge.facts import Confidence, Fact, Localized, Provenance, Strict
+from knowledge.regions import Region
+
+Audience = Literal["applicants", "parents", "everyone"]
+
+
+class IdFact(Fact[float]):
+    id: str
+
+
+class UntPart(Strict):
+    id: Literal["history", "math_literacy", "reading_literacy", "profile1", "profile2"]
+    name: Localized
+    questions: Fact[int]
+    max_points: Fact[int]
+    min_points: list[Fact[int]] = Field(min_length=1)
+
+
+class Sitting(Strict):
+    id: str
+    name: Localized
+    for_grant: Fact[bool]
+    dates: list[Fact[str]] = Field(min_length=1)
+
+
+class UntData(Strict):
+    parts: list[UntPart] = Field(min_length=5, max_length=5)
+    total_questions: Fact[int]
+    total_max: Fact[int]
+    duration_minutes: Fact[int]
+    extra_minutes_special_needs: Fact[int]
+    appeal_window_minutes: Fact[int]
+    sittings_per_year: Fact[int]
+    main_attempts: Fact[int]
+    same_pair_both_attempts: Fact[bool]
+    registration: Fact[str]
+    fee_note: Fact[str]
+    creative_exam_max: Fact[int]
+    sittings: list[Sitting]
+    statistics: list[IdFact]
+
+    @model_validator(mode="after")
+    def _parts_add_up(self) -> UntData:
+        total = sum(p.max_points.value for p in self.parts)
+        if total != self.total_max.value:
+            raise ValueError(
+                f"part maxima add up to {total}, total_max says {self.total_max.value}"
+            )
+        return self
+
+
+class ThresholdCategory(Strict):
+    id: str
+    name: Localized
+    values: list[Fact[int]] = Field(min_length=1)
+
+
+class ThresholdData(Strict):
+    categories: list[ThresholdCategory]
+    kandas_no_threshold: Fact[bool]
+    universities_may_set_higher: Fact[bool]
+    unified_threshold_reform: Fact[str]
+
+
+class Subject(Strict):
+    id: str
+    name: Localized
+    aliases: list[str] = Field(min_length=1)
+
+
+class SubjectData(Provenance):
+    subjects: list[Subject]
+
+
+class ProgrammeGroup(Strict):
+    code: str = Field(pattern=r"^B\d{3}$")
+    name: Localized
+    pairs: Fact[list[list[str]]]
+    threshold: str
+
+
+class ProgrammeGroupData(Strict):
+    names: Provenance
+    threshold_categories: Provenance
+    max_groups_per_application: Fact[int]
+    groups: list[ProgrammeGroup]
+
+
+class Quota(Strict):
+    id: str
+    name: Localized
+    who: Localized
+    share_percent: Fact[float]
+    share_of: Localized | None = None
+    only_designated_groups: bool = False
+    documents: Fact[list[Localized]] | None = None
+
+
+class QuotaData(Strict):
+    applies_to_all_chosen_groups_except_rural: Fact[bool]
+    also_general_competition: Fact[bool]
+    quotas: list[Quota]
+    common_documents: Fact[list[Localized]]
+    results_2024: Fact[dict[str, int]]
+
+
+class GrantData(Strict):
+    apply_via: Fact[str]
+    awarded_by: Fact[str]
+    max_groups: Fact[int]
+    priority_order_decides: Fact[bool]
+    only_main_unt_counts: Fact[bool]
+    second_round: Fact[str]
+    declined_per_year: Fact[str]
+    certificate_electronic: Fact[bool]
+    volumes: list[IdFact]
+    differentiated: Fact[str]
+    differentiated_count: Fact[int]
+    per_group_passing_scores: Fact[None]
+    competition_2023: Fact[dict[str, int]]
+    pedagogy_average_score_2024: Fact[int]
+    work_off: Fact[str]
+    work_off_years: Fact[int]
+    non_state_grants: Fact[int]
+    tie_break: Fact[list[Localized]]
+
+
+class SerpinData(Strict):
+    started: Fact[int]
+    sending_regions: Fact[list[str]]
+    for_rural_graduates: Fact[bool]
+    receiving_regions: Fact[list[str]]
+    receiving_universities_count: Fact[int]
+    priority_fields: Fact[list[Localized]]
+    it_also_priority: Fact[bool]
+    benefits: Fact[list[Localized]]
+    older_benefits: Fact[str]
+    work_obligation_years: Fact[int]
+    quota_percent: Fact[float]
+    grants_2023: Fact[int]
+    grants_2024_2025: Fact[None]
+    targeted_grants: Fact[int]
+    targeted_grants_regions: Fact[list[str]]
+
+
+class BankRate(Strict):
+    bank: str
+    rate_percent: float
+    term_months: int
+
+
+class KeleshekData(Strict):
+    law_signed: Fact[str]
+    start_capital_mci: Fact[int]
+    start_capital_mci_orphans: Fact[int]
+    start_capital_first_cohort: Fact[int]
+    start_capital_age: Fact[int]
+    min_yearly_contribution_mci: Fact[int]
+    monthly_contribution_mci: Fact[str]
+    initial_deposit_mci: Fact[int]
+    deposit_product: Fact[str]
+    guaranteed_rate_percent: Fact[float]
+    bonus_rate_percent: Fact[float]
+    bonus_rate_percent_vulnerable: Fact[float]
+    bonus_cap_mci: Fact[int]
+    bonus_basis: Fact[str]
+    tax_benefit_percent: Fact[float]
+    tax_benefit_cap_mci: Fact[int]
+    target_by_18: Fact[str]
+    bank_rates_2025: Fact[list[BankRate]]
+    uses: Fact[str]
+    first_payout: Fact[str]
+
+
+class NationalFundData(Strict):
+    share_of_income_percent: Fact[float]
+    since: Fact[str]
+    accrual_usd: list[Fact[float]]
+    use_after_18: Fact[str]
+    operator: Fact[str]
+
+
+class GonsData(Strict):
+    bonus_percent: Fact[float]
+    bonus_percent_vulnerable: Fact[float]
+    note: Fact[str]
+
+
+class SavingsData(Strict):
+    mci: list[Fact[int]] = Field(min_length=1)
+    keleshek: KeleshekData
+    national_fund_for_children: NationalFundData
+    gons: GonsData
+
+
+class LoanData(Strict):
+    rules: Fact[str]
+    eligibility: Fact[list[Localized]]
+    min_savings_percent: Fact[int]
+    term_years: Fact[int]
+    interest_percent: Fact[float]
+    repayment_start: Fact[str]
+    operator: Fact[str]
+
+
+class FinanceData(Strict):
+    loan: LoanData
+    stipends: list[IdFact]
+    stipend_partial_grants: Fact[bool]
+
+
+class CalendarEvent(Provenance):
+    id: str
+    type: Literal[
+        "unt_registration",
+        "unt_sitting",
+        "grant_application",
+        "results",
+        "documents",
+        "second_round",
+        "savings",
+        "serpin",
+        "other",
+    ]
+    start: date
+    end: date | None = None
+    precision: Literal["day", "month"] = "day"
+    title: Localized
+    audience: Audience
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CalendarEvent:
+        if self.end is not None and self.end < self.start:
+            raise ValueError(f"ends ({self.end}) before it starts ({self.start})")
+        return self
+
+
+class CalendarData(Strict):
+    events: list[CalendarEvent]
+
+
+class University(Strict):
+    id: str = Field(pattern=r"^[a-z0-9_]+$")
+    name: str
+    region: str | None = None
+    region_confidence: Confidence | None = None
+    national: bool = False
+    departmental: bool = False
+
+
+class UniversityData(Strict):
+    names: Provenance
+    regions: Provenance
+    national_status: Provenance
+    universities: list[University]
+
+
+class ProgrammeCard(Strict):
+    id: str
+    code: str | None
+    level: Literal["bachelor", "master", "doctoral"]
+    title: Localized
+    group: Localized
+    city: str | None
+    degree: Localized
+    credits: Fact[dict[str, int]] | None = None
+    internships: Fact[list[Localized]] | None = None
+    positions: Fact[list[Localized]] | None = None
+    competencies: Fact[list[Localized]] | None = None
+    dual_education: Fact[Localized] | None = None
+    partner_universities: Fact[list[str]] | None = None
+    production_exam_commission: Fact[Localized] | None = None
+
+
+class ProgrammeData(Strict):
+    programmes: list[ProgrammeCard]
+
+
+class RegionData(Provenance):
+    regions: list[Region]
+
+
+# File name → the model that validates it. `kb check` reads exactly these files.
+FILES: dict[str, type[Strict]] = {
+    "regions.yaml": RegionData,
+    "unt.yaml": UntData,
+    "thresholds.yaml": ThresholdData,
+    "subjects.yaml": SubjectData,
+    "programme_groups.yaml": ProgrammeGroupData,
+    "quotas.yaml": QuotaData,
+    "grants.yaml": GrantData,
+    "serpin.yaml": SerpinData,
+    "savings.yaml": SavingsData,
+    "finance.yaml": FinanceData,
+    "calendar.yaml": CalendarData,
+    "universities.yaml": UniversityData,
+    "programmes.yaml": ProgrammeData,
+}
