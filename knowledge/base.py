@@ -195,7 +195,8 @@ class KnowledgeBase:
         for group in self.programme_groups.groups:
             if group.threshold not in categories:
                 problems.append(
-                    f"programme_groups.yaml: {group.code}: unknown threshold category {group.threshold!r}"
+                    f"programme_groups.yaml: {group.code}: "
+                    f"unknown threshold category {group.threshold!r}"
                 )
             for pair in group.pairs.value:
                 for subject in pair:
