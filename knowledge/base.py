@@ -27,6 +27,7 @@ from knowledge.schema import (
     ProgrammeGroupData,
     QuotaData,
     RegionData,
+    RouterData,
     SavingsData,
     SerpinData,
     Subject,
@@ -111,6 +112,7 @@ class KnowledgeBase:
     calendar: CalendarData
     universities: UniversityData
     programmes: ProgrammeData
+    router: RouterData
     source_dir: Path = field(default=DEFAULT_DATA_DIR)
 
     # ------------------------------------------------------------------ lookups
@@ -208,6 +210,9 @@ class KnowledgeBase:
             for code in getattr(self.serpin, field_name).value:
                 if code not in region_codes:
                     problems.append(f"serpin.yaml: {field_name}: unknown region {code!r}")
+        for code in self.router.regions:
+            if code not in region_codes:
+                problems.append(f"router.yaml: regions: unknown region {code!r}")
         for uni in self.universities.universities:
             if uni.region is not None and uni.region not in region_codes:
                 problems.append(f"universities.yaml: {uni.id}: unknown region {uni.region!r}")

@@ -290,6 +290,47 @@ class RegionData(Provenance):
     regions: list[Region]
 
 
+TOPICS = (
+    "unt_format",
+    "unt_sittings",
+    "threshold",
+    "subject_pairs",
+    "grant_chance",
+    "grant_process",
+    "quotas",
+    "serpin",
+    "keleshek",
+    "loans",
+    "deadlines",
+    "documents",
+    "stipend",
+    "universities",
+    "programs",
+    "paid_admission",
+    "greeting",
+    "out_of_scope",
+)
+FIELD_NAMES = ("pedagogy", "law", "healthcare", "agriculture", "it", "national")
+
+
+class RouterData(Strict):
+    """Keywords of the question router (knowledge/data/router.yaml): not facts, no sources."""
+
+    topics: dict[str, dict[str, float]]
+    fields: dict[str, list[str]]
+    regions: dict[str, list[str]]
+
+    @model_validator(mode="after")
+    def _known_names(self) -> RouterData:
+        for topic in self.topics:
+            if topic not in TOPICS:
+                raise ValueError(f"unknown topic {topic!r}; topics are {', '.join(TOPICS)}")
+        for name in self.fields:
+            if name not in FIELD_NAMES:
+                raise ValueError(f"unknown field {name!r}; fields are {', '.join(FIELD_NAMES)}")
+        return self
+
+
 # File name → the model that validates it. `kb check` reads exactly these files.
 FILES: dict[str, type[Strict]] = {
     "regions.yaml": RegionData,
@@ -305,4 +346,5 @@ FILES: dict[str, type[Strict]] = {
     "calendar.yaml": CalendarData,
     "universities.yaml": UniversityData,
     "programmes.yaml": ProgrammeData,
+    "router.yaml": RouterData,
 }

@@ -1,0 +1,274 @@
+"""Free-text question → topic, entities and confidence. Deterministic keyword scoring over the
+text skeleton (see knowledge/text.py), with rapidfuzz for typos; no model, no network."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from rapidfuzz import fuzz
+
+from knowledge.base import KnowledgeBase
+from knowledge.schema import TOPICS
+from knowledge.text import Entities, extract_numbers, skeleton, words
+
+# Below this the bot says it is unsure and offers the closest topics as buttons.
+LOW_CONFIDENCE = 0.45
+MIN_SCORE = 1.0
+FUZZY_MIN_LENGTH = 5
+FUZZY_CUTOFF = 85
+
+_KAZAKH_LETTERS = set("әғқңөұүһі")
+_KK_WORDS = {
+    "kansha",
+    "neshe",
+    "kandai",
+    "kalai",
+    "degen",
+    "bar",
+    "ma",
+    "me",
+    "ba",
+    "be",
+    "pe",
+    "bola",
+    "kerek",
+    "uchin",
+    "ushin",
+    "men",
+    "kai",
+    "kashan",
+    "turaly",
+    "kimge",
+    "ne",
+}
+_RU_WORDS = {
+    "chto",
+    "kak",
+    "skolko",
+    "eto",
+    "dlya",
+    "mozhno",
+    "kakoi",
+    "kakaya",
+    "kakie",
+    "kogda",
+    "est",
+    "li",
+    "po",
+    "na",
+    "ne",
+    "ya",
+    "u",
+    "menya",
+    "kto",
+    "gde",
+    "pri",
+    "takoe",
+}
+_EN_WORDS = {
+    "the",
+    "what",
+    "how",
+    "is",
+    "can",
+    "i",
+    "my",
+    "do",
+    "does",
+    "which",
+    "when",
+    "for",
+    "are",
+    "a",
+    "an",
+    "of",
+    "to",
+    "will",
+    "get",
+    "with",
+    "in",
+    "there",
+    "much",
+    "many",
+}
+_IT = re.compile(r"(?<![A-Za-z])IT(?![A-Za-z])|айти|АЙТИ")
+
+
+def detect_language(text: str, default: str = "ru") -> str:
+    lowered = text.lower()
+    if _KAZAKH_LETTERS & set(lowered):
+        return "kk"
+    tokens = words(text)
+    if any("а" <= c <= "я" or c == "ё" for c in lowered):
+        kk = sum(t in _KK_WORDS for t in tokens)
+        ru = sum(t in _RU_WORDS for t in tokens)
+        return "kk" if kk > ru else "ru"
+    if not any(c.isalpha() for c in lowered):
+        return default
+    # Latin script: English unless Kazakh or Russian words written in Latin letters show.
+    kk = sum(t in _KK_WORDS for t in tokens)
+    ru = sum(t in _RU_WORDS for t in tokens)
+    en = sum(t in _EN_WORDS for t in tokens)
+    if max(kk, ru) > en:
+        return "kk" if kk > ru else "ru"
+    return "en"
+
+
+@dataclass(frozen=True)
+class Route:
+    topic: str
+    confidence: float
+    lang: str
+    entities: Entities
+    scores: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def is_confident(self) -> bool:
+        return self.confidence >= LOW_CONFIDENCE
+
+    def alternatives(self, count: int = 3) -> list[str]:
+        ranked = sorted(self.scores, key=lambda t: -self.scores[t])
+        return [t for t in ranked if t != self.topic and self.scores[t] > 0][:count]
+
+
+def _compile(phrases: Iterable[str]) -> list[tuple[str, ...]]:
+    """Keywords to word tuples. A trailing "=" (e.g. `aqyl=`) asks for the exact word only,
+    for stems that would otherwise swallow other words (AQYL the deposit vs ақылы, "paid")."""
+    compiled = []
+    for phrase in phrases:
+        exact = phrase.endswith("=")
+        parts = words(phrase.rstrip("="))
+        if parts:
+            if exact:
+                parts[-1] += "="
+            compiled.append(tuple(parts))
+    return compiled
+
+
+def _word_matches(token: str, key: str) -> bool:
+    if key.endswith("="):
+        return token == key[:-1]
+    if token == key:
+        return True
+    if len(key) >= 3 and token.startswith(key):
+        return True
+    # A typo: same first letter, close enough, and not much shorter than the stem (a long
+    # stem may lose one letter: "treshold").
+    return (
+        len(key) >= FUZZY_MIN_LENGTH
+        and len(token) >= len(key) - (1 if len(key) >= 7 else 0)
+        and token[0] == key[0]
+        and fuzz.ratio(token[: len(key)], key) >= FUZZY_CUTOFF
+    )
+
+
+def _phrase_at(tokens: list[str], phrase: tuple[str, ...]) -> bool:
+    n = len(phrase)
+    return any(
+        all(_word_matches(tokens[i + j], phrase[j]) for j in range(n))
+        for i in range(len(tokens) - n + 1)
+    )
+
+
+class Router:
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.kb = kb
+        self.keywords = {
+            topic: [
+                (phrase, weight) for text, weight in table.items() for phrase in _compile([text])
+            ]
+            for topic, table in kb.router.topics.items()
+        }
+        self.fields = {name: _compile(aliases) for name, aliases in kb.router.fields.items()}
+        self.regions = {code: _compile(aliases) for code, aliases in kb.router.regions.items()}
+        self.subjects = {s.id: _compile(s.aliases) for s in kb.subjects.subjects}
+        self.quota_words = {
+            "rural": _compile(["сельск", "ауыл", "rural"]),
+            "large_family": _compile(["многодетн", "көпбалалы", "large family"]),
+            "single_parent": _compile(["неполн", "толық емес", "single parent"]),
+            "orphans": _compile(["сирот", "жетім", "orphan"]),
+            "disability": _compile(["инвалид", "мүгедек", "disabilit"]),
+            "kandas": _compile(["кандас", "kandas"]),
+            "serpin": _compile(["серпин", "серпін"]),
+        }
+
+    def entities(self, text: str, tokens: list[str]) -> Entities:
+        numbers, years, groups, programmes = extract_numbers(text)
+
+        def found(table: dict[str, list[tuple[str, ...]]]) -> list[str]:
+            return [
+                name
+                for name, phrases in table.items()
+                if any(_phrase_at(tokens, p) for p in phrases)
+            ]
+
+        fields = found(self.fields)
+        if _IT.search(text) and "it" not in fields:
+            fields.append("it")
+        regions = found(self.regions)
+        if "almaty_region" in regions and "almaty" in regions:
+            regions.remove("almaty")
+        scores = [n for n in numbers if 0 <= n <= 300 and (len(numbers) >= 5 or n >= 10)]
+        return Entities(
+            numbers=numbers,
+            scores=scores,
+            years=years,
+            group_codes=groups,
+            programme_codes=programmes,
+            subjects=found(self.subjects),
+            regions=regions,
+            fields=fields,
+            quotas=found(self.quota_words),
+        )
+
+    def route(self, text: str, lang: str | None = None) -> Route:
+        tokens = words(text)
+        entities = self.entities(text, tokens)
+        detected = lang or detect_language(text)
+        scores = dict.fromkeys(TOPICS, 0.0)
+        strongest = dict.fromkeys(TOPICS, 0.0)
+        for topic, phrases in self.keywords.items():
+            matched = [weight for phrase, weight in phrases if _phrase_at(tokens, phrase)]
+            scores[topic] = sum(matched)
+            strongest[topic] = max(matched, default=0.0)
+        self._apply_entity_rules(scores, strongest, entities, tokens)
+        ranked = sorted(scores.items(), key=lambda kv: -kv[1])
+        (best, s1), (_, s2) = ranked[0], ranked[1]
+        if s1 < MIN_SCORE:
+            return Route("out_of_scope", 0.0, detected, entities, scores)
+        confidence = round(s1 / (s1 + s2) * min(1.0, s1 / 3.0), 3)
+        return Route(best, confidence, detected, entities, scores)
+
+    @staticmethod
+    def _apply_entity_rules(
+        scores: dict[str, float], strongest: dict[str, float], e: Entities, tokens: list[str]
+    ) -> None:
+        """Signals that keywords alone miss: a score next to "grant", a group code, a year."""
+        has_grant = any(t.startswith("grant") for t in tokens)
+        plausible_score = any(10 <= n <= 140 for n in e.scores)
+        if has_grant:
+            scores["grant_chance"] += 1.0
+            scores["grant_process"] += 1.0
+            if strongest["threshold"] < 3:
+                # "How many points do I need for a grant" is about the grant, not the threshold.
+                scores["grant_chance"] += scores["threshold"]
+                scores["threshold"] = 0.0
+        if has_grant and plausible_score:
+            scores["grant_chance"] += 2.5
+        elif plausible_score and scores["threshold"] == 0:
+            scores["threshold"] += 1.0
+        if len(e.subjects) >= 2 and not plausible_score:
+            scores["subject_pairs"] += 1.5
+        if e.group_codes:
+            scores["subject_pairs"] += 2.0
+        if e.programme_codes:
+            scores["programs"] += 4.0
+        if e.regions and (scores["universities"] > 0):
+            scores["universities"] += 2.0
+        if e.years and scores["deadlines"] > 0:
+            scores["deadlines"] += 1.0
+        if strongest["paid_admission"] >= 3:
+            # "Missed the threshold, can I study on a paid basis?" asks about the paid route.
+            scores["paid_admission"] += 1.5
