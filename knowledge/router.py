@@ -11,7 +11,7 @@ from rapidfuzz import fuzz
 
 from knowledge.base import KnowledgeBase
 from knowledge.schema import TOPICS
-from knowledge.text import Entities, extract_numbers, skeleton, words
+from knowledge.text import Entities, extract_numbers, words
 
 # Below this the bot says it is unsure and offers the closest topics as buttons.
 LOW_CONFIDENCE = 0.45
