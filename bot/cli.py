@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from bot.config import Settings, SettingsError, load_settings
 
@@ -93,12 +94,62 @@ def _cmd_db(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _answer_json(route: Any, answer: Any) -> dict[str, Any]:
+    return {
+        "topic": route.topic,
+        "confidence": route.confidence,
+        "lang": answer.lang,
+        "entities": route.entities.as_dict(),
+        "answer": answer.text,
+        "sources": answer.sources(),
+    }
+
+
+def _cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+    from datetime import datetime
+
+    from knowledge.answers import AnswerRenderer
+    from knowledge.base import KnowledgeError, load_knowledge
+    from knowledge.router import Router
+
+    try:
+        kb = load_knowledge()
+    except KnowledgeError as exc:
+        print(f"talapker: knowledge data: {exc}", file=sys.stderr)
+        return 1
+    router, renderer = Router(kb), AnswerRenderer(kb)
+    today = datetime.now(settings.tz).date()
+    questions = [args.question] if args.question else (line.strip() for line in sys.stdin)
+    out = sys.stdout
+    for question in questions:
+        if not question:
+            continue
+        route = router.route(question, lang=None)
+        answer = renderer.answer(route, today, lang=args.lang)
+        if args.json:
+            out.write(json.dumps(_answer_json(route, answer), ensure_ascii=False) + "\n")
+        else:
+            out.write(f"[{route.topic} {route.confidence:.2f} {answer.lang}]\n{answer.text}\n\n")
+    return 0
+
+
 def _cmd_kb(settings: Settings, args: argparse.Namespace) -> int:
     from collections import Counter
     from pathlib import Path
 
     from knowledge.base import KnowledgeError, load_knowledge
 
+    if args.kb_command == "eval":
+        from knowledge.evaluation import evaluate, format_report
+
+        try:
+            report = evaluate(load_knowledge(), Path(args.file))
+        except (KnowledgeError, OSError, ValueError) as exc:
+            print(f"talapker: {exc}", file=sys.stderr)
+            return 1
+        print(format_report(report, show_errors=args.errors))
+        return 0
     if args.kb_command == "check":
         try:
             kb = load_knowledge(Path(args.data) if args.data else None)
@@ -144,7 +195,20 @@ def build_parser() -> argparse.ArgumentParser:
     kb_sub = kb.add_subparsers(dest="kb_command", required=True)
     check = kb_sub.add_parser("check", help="validate every data file; exit 1 at the first problem")
     check.add_argument("--data", help="data folder (default: KNOWLEDGE_DIR or the shipped data)")
+    evaluate = kb_sub.add_parser(
+        "eval", help="topic accuracy per language and topic on a labelled file"
+    )
+    evaluate.add_argument("file", help="TSV with columns lang, topic, question")
+    evaluate.add_argument("--errors", action="store_true", help="list the misrouted questions")
     kb.set_defaults(handler=_cmd_kb)
+
+    ask = sub.add_parser("ask", help="answer a question (or one per line from stdin)")
+    ask.add_argument("question", nargs="?", help="the question; omit to read questions from stdin")
+    ask.add_argument(
+        "--lang", choices=["kk", "ru", "en"], help="answer language (default: the question's)"
+    )
+    ask.add_argument("--json", action="store_true", help="one JSON object per answer")
+    ask.set_defaults(handler=_cmd_ask)
     return parser
 
 

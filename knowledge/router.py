@@ -123,6 +123,7 @@ class Route:
     lang: str
     entities: Entities
     scores: dict[str, float] = field(default_factory=dict)
+    text: str = ""
 
     @property
     def is_confident(self) -> bool:
@@ -164,12 +165,31 @@ def _word_matches(token: str, key: str) -> bool:
     )
 
 
-def _phrase_at(tokens: list[str], phrase: tuple[str, ...]) -> bool:
+class _Matcher:
+    """Which keyword words each token matches, computed once per distinct token. Only
+    keywords with the token's first letter can match (prefix, exact and fuzzy all need it)."""
+
+    def __init__(self, phrases: Iterable[tuple[str, ...]]) -> None:
+        by_letter: dict[str, set[str]] = {}
+        for phrase in phrases:
+            for word in phrase:
+                by_letter.setdefault(word[0], set()).add(word)
+        self._by_letter = {k: tuple(sorted(v)) for k, v in by_letter.items()}
+        self._cache: dict[str, frozenset[str]] = {}
+
+    def keys_for(self, token: str) -> frozenset[str]:
+        keys = self._cache.get(token)
+        if keys is None:
+            candidates = self._by_letter.get(token[:1], ())
+            keys = frozenset(k for k in candidates if _word_matches(token, k))
+            if len(self._cache) < 100_000:
+                self._cache[token] = keys
+        return keys
+
+
+def _phrase_in(sets: list[frozenset[str]], phrase: tuple[str, ...]) -> bool:
     n = len(phrase)
-    return any(
-        all(_word_matches(tokens[i + j], phrase[j]) for j in range(n))
-        for i in range(len(tokens) - n + 1)
-    )
+    return any(all(phrase[j] in sets[i + j] for j in range(n)) for i in range(len(sets) - n + 1))
 
 
 class Router:
@@ -185,7 +205,7 @@ class Router:
         self.regions = {code: _compile(aliases) for code, aliases in kb.router.regions.items()}
         self.subjects = {s.id: _compile(s.aliases) for s in kb.subjects.subjects}
         self.quota_words = {
-            "rural": _compile(["сельск", "ауыл", "rural"]),
+            "rural": _compile(["сельск", "ауыл", "rural", "село", "village", "деревн"]),
             "large_family": _compile(["многодетн", "көпбалалы", "large family"]),
             "single_parent": _compile(["неполн", "толық емес", "single parent"]),
             "orphans": _compile(["сирот", "жетім", "orphan"]),
@@ -193,15 +213,17 @@ class Router:
             "kandas": _compile(["кандас", "kandas"]),
             "serpin": _compile(["серпин", "серпін"]),
         }
+        every_phrase = [p for phrases in self.keywords.values() for p, _ in phrases]
+        for table in (self.fields, self.regions, self.subjects, self.quota_words):
+            every_phrase += [p for phrases in table.values() for p in phrases]
+        self.matcher = _Matcher(every_phrase)
 
-    def entities(self, text: str, tokens: list[str]) -> Entities:
+    def entities(self, text: str, sets: list[frozenset[str]]) -> Entities:
         numbers, years, groups, programmes = extract_numbers(text)
 
         def found(table: dict[str, list[tuple[str, ...]]]) -> list[str]:
             return [
-                name
-                for name, phrases in table.items()
-                if any(_phrase_at(tokens, p) for p in phrases)
+                name for name, phrases in table.items() if any(_phrase_in(sets, p) for p in phrases)
             ]
 
         fields = found(self.fields)
@@ -225,21 +247,27 @@ class Router:
 
     def route(self, text: str, lang: str | None = None) -> Route:
         tokens = words(text)
-        entities = self.entities(text, tokens)
+        sets = [self.matcher.keys_for(token) for token in tokens]
+        present = frozenset().union(*sets)
+        entities = self.entities(text, sets)
         detected = lang or detect_language(text)
         scores = dict.fromkeys(TOPICS, 0.0)
         strongest = dict.fromkeys(TOPICS, 0.0)
         for topic, phrases in self.keywords.items():
-            matched = [weight for phrase, weight in phrases if _phrase_at(tokens, phrase)]
+            matched = [
+                weight
+                for phrase, weight in phrases
+                if phrase[0] in present and _phrase_in(sets, phrase)
+            ]
             scores[topic] = sum(matched)
             strongest[topic] = max(matched, default=0.0)
         self._apply_entity_rules(scores, strongest, entities, tokens)
         ranked = sorted(scores.items(), key=lambda kv: -kv[1])
         (best, s1), (_, s2) = ranked[0], ranked[1]
         if s1 < MIN_SCORE:
-            return Route("out_of_scope", 0.0, detected, entities, scores)
+            return Route("out_of_scope", 0.0, detected, entities, scores, text)
         confidence = round(s1 / (s1 + s2) * min(1.0, s1 / 3.0), 3)
-        return Route(best, confidence, detected, entities, scores)
+        return Route(best, confidence, detected, entities, scores, text)
 
     @staticmethod
     def _apply_entity_rules(

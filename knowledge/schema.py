@@ -30,7 +30,15 @@ class Sitting(Strict):
     id: str
     name: Localized
     for_grant: Fact[bool]
-    dates: list[Fact[str]] = Field(min_length=1)
+    dates: list[Fact[Localized]] = Field(min_length=1)
+
+
+class PaidRoute(Strict):
+    conditional_enrolment: Fact[Localized]
+    after_military_service: Fact[Localized]
+    military_years: Fact[int]
+    tuition_fees: Fact[None]
+    paid_enrolment_window: Fact[Localized]
 
 
 class UntData(Strict):
@@ -44,8 +52,12 @@ class UntData(Strict):
     main_attempts: Fact[int]
     same_pair_both_attempts: Fact[bool]
     registration: Fact[str]
-    fee_note: Fact[str]
+    fee_note: Fact[Localized]
+    missed_test: Fact[Localized]
     creative_exam_max: Fact[int]
+    tools_on_screen: Fact[list[Localized]]
+    test_day_documents: Fact[list[Localized]]
+    paid_route: PaidRoute
     sittings: list[Sitting]
     statistics: list[IdFact]
 
@@ -69,7 +81,7 @@ class ThresholdData(Strict):
     categories: list[ThresholdCategory]
     kandas_no_threshold: Fact[bool]
     universities_may_set_higher: Fact[bool]
-    unified_threshold_reform: Fact[str]
+    unified_threshold_reform: Fact[Localized]
 
 
 class Subject(Strict):
@@ -111,25 +123,26 @@ class QuotaData(Strict):
     also_general_competition: Fact[bool]
     quotas: list[Quota]
     common_documents: Fact[list[Localized]]
+    medical_certificate_note: Fact[Localized]
     results_2024: Fact[dict[str, int]]
 
 
 class GrantData(Strict):
-    apply_via: Fact[str]
-    awarded_by: Fact[str]
+    apply_via: Fact[Localized]
+    awarded_by: Fact[Localized]
     max_groups: Fact[int]
     priority_order_decides: Fact[bool]
     only_main_unt_counts: Fact[bool]
-    second_round: Fact[str]
+    second_round: Fact[Localized]
     declined_per_year: Fact[str]
     certificate_electronic: Fact[bool]
     volumes: list[IdFact]
-    differentiated: Fact[str]
+    differentiated: Fact[Localized]
     differentiated_count: Fact[int]
     per_group_passing_scores: Fact[None]
     competition_2023: Fact[dict[str, int]]
     pedagogy_average_score_2024: Fact[int]
-    work_off: Fact[str]
+    work_off: Fact[Localized]
     work_off_years: Fact[int]
     non_state_grants: Fact[int]
     tie_break: Fact[list[Localized]]
@@ -144,7 +157,7 @@ class SerpinData(Strict):
     priority_fields: Fact[list[Localized]]
     it_also_priority: Fact[bool]
     benefits: Fact[list[Localized]]
-    older_benefits: Fact[str]
+    older_benefits: Fact[Localized]
     work_obligation_years: Fact[int]
     quota_percent: Fact[float]
     grants_2023: Fact[int]
@@ -160,7 +173,7 @@ class BankRate(Strict):
 
 
 class KeleshekData(Strict):
-    law_signed: Fact[str]
+    law_signed: Fact[Localized]
     start_capital_mci: Fact[int]
     start_capital_mci_orphans: Fact[int]
     start_capital_first_cohort: Fact[int]
@@ -168,32 +181,32 @@ class KeleshekData(Strict):
     min_yearly_contribution_mci: Fact[int]
     monthly_contribution_mci: Fact[str]
     initial_deposit_mci: Fact[int]
-    deposit_product: Fact[str]
+    deposit_product: Fact[Localized]
     guaranteed_rate_percent: Fact[float]
     bonus_rate_percent: Fact[float]
     bonus_rate_percent_vulnerable: Fact[float]
     bonus_cap_mci: Fact[int]
-    bonus_basis: Fact[str]
+    bonus_basis: Fact[Localized]
     tax_benefit_percent: Fact[float]
     tax_benefit_cap_mci: Fact[int]
-    target_by_18: Fact[str]
+    target_by_18: Fact[Localized]
     bank_rates_2025: Fact[list[BankRate]]
-    uses: Fact[str]
-    first_payout: Fact[str]
+    uses: Fact[Localized]
+    first_payout: Fact[Localized]
 
 
 class NationalFundData(Strict):
     share_of_income_percent: Fact[float]
-    since: Fact[str]
+    since: Fact[Localized]
     accrual_usd: list[Fact[float]]
-    use_after_18: Fact[str]
-    operator: Fact[str]
+    use_after_18: Fact[Localized]
+    operator: Fact[Localized]
 
 
 class GonsData(Strict):
     bonus_percent: Fact[float]
     bonus_percent_vulnerable: Fact[float]
-    note: Fact[str]
+    note: Fact[Localized]
 
 
 class SavingsData(Strict):
@@ -204,18 +217,22 @@ class SavingsData(Strict):
 
 
 class LoanData(Strict):
-    rules: Fact[str]
+    rules: Fact[Localized]
     eligibility: Fact[list[Localized]]
     min_savings_percent: Fact[int]
     term_years: Fact[int]
     interest_percent: Fact[float]
-    repayment_start: Fact[str]
-    operator: Fact[str]
+    repayment_start: Fact[Localized]
+    operator: Fact[Localized]
+
+
+class Stipend(IdFact):
+    since: date
 
 
 class FinanceData(Strict):
     loan: LoanData
-    stipends: list[IdFact]
+    stipends: list[Stipend]
     stipend_partial_grants: Fact[bool]
 
 

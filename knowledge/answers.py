@@ -1,0 +1,458 @@
+"""Routed question → answer text, rendered from Jinja2 templates in knowledge/templates/.
+
+Templates read facts through `f(fact)`, which records the fact: the answer then lists its
+sources, and if any fact it used is not confirmed, it ends with a note to check with
+testcenter.kz or the university. Numbers computed from facts (a sum of part scores, a
+difference to a threshold) go through `derived(value)` so a test can tell every number in an
+answer where it came from."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from knowledge.base import KnowledgeBase
+from knowledge.facts import Fact, Localized, Provenance
+from knowledge.router import Route
+from knowledge.rules import (
+    RuleInputError,
+    admission_year,
+    check_unt,
+    grant_outlook,
+    quota_eligibility,
+    serpin_eligibility,
+)
+from knowledge.schema import TOPICS
+from knowledge.text import skeleton
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+MAX_SOURCES_SHOWN = 3
+_TAG = re.compile(r"<[^>]+>")
+MONTHS = {
+    "kk": [
+        "қаңтар",
+        "ақпан",
+        "наурыз",
+        "сәуір",
+        "мамыр",
+        "маусым",
+        "шілде",
+        "тамыз",
+        "қыркүйек",
+        "қазан",
+        "қараша",
+        "желтоқсан",
+    ],
+    "ru": [
+        "января",
+        "февраля",
+        "марта",
+        "апреля",
+        "мая",
+        "июня",
+        "июля",
+        "августа",
+        "сентября",
+        "октября",
+        "ноября",
+        "декабря",
+    ],
+    "en": ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
+}
+FIELD_GROUP = {"it": "B057"}
+FIELD_CATEGORY = {
+    "pedagogy": "pedagogy",
+    "law": "law",
+    "healthcare": "healthcare",
+    "agriculture": "agriculture",
+}
+
+
+@dataclass
+class Answer:
+    topic: str
+    lang: str
+    html: str
+    facts: list[Provenance]
+    derived: list[float]
+    user_numbers: list[int]
+    labels: list[str] = field(default_factory=list)
+
+    @property
+    def needs_check(self) -> bool:
+        return any(f.confidence.needs_check for f in self.facts)
+
+    @property
+    def text(self) -> str:
+        """Plain text for terminals and JSON."""
+        return html.unescape(_TAG.sub("", self.html))
+
+    def sources(self) -> list[dict[str, Any]]:
+        seen: dict[tuple[str, int], dict[str, Any]] = {}
+        for fact in self.facts:
+            key = (fact.source, fact.as_of)
+            if key not in seen:
+                seen[key] = {
+                    "source": fact.source,
+                    "as_of": fact.as_of,
+                    "confidence": fact.confidence.value,
+                }
+        return list(seen.values())
+
+
+@dataclass
+class _Tracker:
+    lang: str
+    facts: list[Provenance] = field(default_factory=list)
+    derived: list[float] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+
+    def label(self, text: str) -> str:
+        """A name from the data shown as is (it may hold digits: "Profile subject 1")."""
+        self.labels.append(text)
+        return text
+
+    def use(self, fact: Provenance) -> Any:
+        """Record a fact and return its value for the template."""
+        if fact not in self.facts:
+            self.facts.append(fact)
+        return fact.value if isinstance(fact, Fact) else fact
+
+    def example(self, text: str) -> str:
+        """Sample input shown to the user ("95 points"): not a fact, so not a sourced number."""
+        return self.label(text)
+
+    def use_silently(self, fact: Provenance) -> str:
+        """Record a fact a sentence relies on without printing its value."""
+        self.use(fact)
+        return ""
+
+    def derive(self, value: float) -> float:
+        self.derived.append(value)
+        return value
+
+    def tr(self, kk: str, ru: str, en: str) -> str:
+        return {"kk": kk, "ru": ru, "en": en}[self.lang]
+
+    def loc(self, text: Localized | None) -> str:
+        return self.label(text.get(self.lang)) if text is not None else ""
+
+    def num(self, value: float) -> str:
+        """Thousands grouped the way each language writes them (77 000 / 77,000)."""
+        if isinstance(value, float) and not value.is_integer():
+            text = f"{value:,.2f}".rstrip("0").rstrip(".")
+        else:
+            text = f"{int(value):,}"
+        return text if self.lang == "en" else text.replace(",", "\u202f").replace(".", ",")
+
+
+class AnswerRenderer:
+    def __init__(self, kb: KnowledgeBase, templates_dir: Path = TEMPLATES_DIR) -> None:
+        self.kb = kb
+        self.env = Environment(
+            loader=FileSystemLoader(templates_dir),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.templates = {topic: self.env.get_template(f"{topic}.j2") for topic in TOPICS}
+        self.footer = self.env.get_template("_footer.j2")
+
+    def _names(self, tracker: _Tracker) -> dict[str, Callable[..., str]]:
+        """Helpers that turn ids into names in the answer's language."""
+        kb, loc, tr = self.kb, tracker.loc, tracker.tr
+        parts = {p.id: p.name for p in kb.unt.parts}
+        categories = {c.id: c.name for c in kb.thresholds.categories}
+
+        def subject_name(subject_id: str) -> str:
+            subject = kb.subject(subject_id)
+            return loc(subject.name) if subject else subject_id
+
+        def region_name(code: str | None) -> str:
+            region = kb.region(code)
+            return (
+                loc(region.name)
+                if region
+                else tr("белгісіз өңір", "регион не указан", "unknown region")
+            )
+
+        def university_name(university_id: str) -> str:
+            university = kb.university(university_id)
+            return tracker.label(university.name if university else university_id)
+
+        def date_label(day: date, precision: str = "day") -> str:
+            months = MONTHS[tracker.lang]
+            if tracker.lang == "kk":
+                if precision == "month":
+                    return f"{day.year} ж. {months[day.month - 1]}"
+                return f"{day.year} ж. {day.day} {months[day.month - 1]}"
+            if precision == "month":
+                return f"{months[day.month - 1]} {day.year}"
+            return f"{day.day} {months[day.month - 1]} {day.year}"
+
+        return {
+            "part_name": lambda part: loc(parts[part]) if part in parts else part,
+            "category_name": lambda cat: loc(categories.get(cat)),
+            "subject_name": subject_name,
+            "pair_label": lambda pair: " + ".join(subject_name(s) for s in pair),
+            "group_label": lambda group: tracker.label(f"{group.code} {loc(group.name)}"),
+            "region_name": region_name,
+            "university_name": university_name,
+            "date_label": date_label,
+        }
+
+    def answer(
+        self,
+        route: Route,
+        today: date,
+        *,
+        lang: str | None = None,
+        profile: Mapping[str, str | None] | None = None,
+    ) -> Answer:
+        """Render the answer to a routed question. `profile` (home region, settlement) fills
+        in what the question leaves out, e.g. for Serpin."""
+        lang = lang or route.lang
+        tracker = _Tracker(lang)
+        year = admission_year(today)
+        builder = _CONTEXT.get(route.topic, _no_context)
+        context = builder(self.kb, route, year, today, profile or {})
+        body = self.templates[route.topic].render(
+            kb=self.kb,
+            route=route,
+            e=route.entities,
+            year=year,
+            today=today,
+            lang=lang,
+            f=tracker.use,
+            use=tracker.use_silently,
+            example=tracker.example,
+            derived=tracker.derive,
+            tr=tracker.tr,
+            loc=tracker.loc,
+            num=tracker.num,
+            **self._names(tracker),
+            **context,
+        )
+        footer = self.footer.render(
+            needs_check=any(f.confidence.needs_check for f in tracker.facts),
+            sources=_sources_line(tracker.facts),
+            tr=tracker.tr,
+            lang=lang,
+        )
+        text = _tidy(body) + ("\n\n" + _tidy(footer) if footer.strip() else "")
+        return Answer(
+            route.topic,
+            lang,
+            text,
+            tracker.facts,
+            tracker.derived,
+            route.entities.numbers,
+            tracker.labels,
+        )
+
+
+def _tidy(text: str) -> str:
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):
+            out.append(line)
+    return "\n".join(out)
+
+
+def _sources_line(facts: list[Provenance]) -> list[str]:
+    seen: list[str] = []
+    for fact in facts:
+        label = f"{fact.source} ({fact.as_of})"
+        if label not in seen:
+            seen.append(label)
+    return seen[:MAX_SOURCES_SHOWN] + (
+        [f"+{len(seen) - MAX_SOURCES_SHOWN}"] if len(seen) > MAX_SOURCES_SHOWN else []
+    )
+
+
+# ------------------------------------------------------------------------ context builders
+Context = dict[str, Any]
+Profile = Mapping[str, str | None]
+
+
+def _no_context(
+    kb: KnowledgeBase, route: Route, year: int, today: date, profile: Profile
+) -> Context:
+    return {}
+
+
+def _target(kb: KnowledgeBase, route: Route) -> dict[str, Any]:
+    """Group, field and national flag from what the question names."""
+    e = route.entities
+    group = next((c for c in e.group_codes if kb.group(c)), None)
+    field_ = None
+    for name in e.fields:
+        if group is None and name in FIELD_GROUP:
+            group = FIELD_GROUP[name]
+        if name in FIELD_CATEGORY:
+            field_ = FIELD_CATEGORY[name]
+    return {
+        "group": group,
+        "field_": None if group else field_,
+        "national_university": "national" in e.fields,
+    }
+
+
+def _pair(route: Route) -> list[str] | None:
+    subjects = [s for s in route.entities.subjects if s != "creative_exam"]
+    if "creative_exam" in route.entities.subjects and not subjects:
+        return ["creative_exam"]
+    return subjects[:2] if len(subjects) >= 2 else None
+
+
+def _score_input(route: Route) -> dict[str, Any]:
+    numbers = [n for n in route.entities.numbers if n not in route.entities.years]
+    if len(numbers) == 5:
+        return {"scores": numbers}
+    candidates = [n for n in numbers if n >= 10] or numbers
+    return {"total": max(candidates)} if candidates else {}
+
+
+def _check(kb: KnowledgeBase, route: Route, year: int) -> Context:
+    score = _score_input(route)
+    target = _target(kb, route)
+    context: Context = {"verdict": None, "error": None, "target": target, "pair": _pair(route)}
+    if not score:
+        return context
+    try:
+        context["verdict"] = check_unt(kb, **score, pair=context["pair"], year=year, **target)
+    except RuleInputError as exc:
+        context["error"] = exc
+    return context
+
+
+def _threshold(
+    kb: KnowledgeBase, route: Route, year: int, today: date, profile: Profile
+) -> Context:
+    context = _check(kb, route, year)
+    context["categories"] = [(c, kb.threshold(c.id, year)) for c in kb.thresholds.categories]
+    context["minimums"] = kb.minimums(year)
+    return context
+
+
+def _grant_chance(
+    kb: KnowledgeBase, route: Route, year: int, today: date, profile: Profile
+) -> Context:
+    context = _check(kb, route, year)
+    context["outlook"] = None
+    verdict = context["verdict"]
+    if verdict is not None:
+        context["outlook"] = grant_outlook(
+            kb, total=verdict.total, group=context["target"]["group"], year=year
+        )
+    return context
+
+
+def _subject_pairs(
+    kb: KnowledgeBase, route: Route, year: int, today: date, profile: Profile
+) -> Context:
+    target = _target(kb, route)
+    pair = _pair(route)
+    return {
+        "group": kb.group(target["group"]) if target["group"] else None,
+        "pair": pair,
+        "open_groups": kb.groups_for_pair(pair) if pair else [],
+    }
+
+
+def _quotas(kb: KnowledgeBase, route: Route, year: int, today: date, profile: Profile) -> Context:
+    named = [q for q in route.entities.quotas if q != "serpin"]
+    verdict = quota_eligibility(kb, dict.fromkeys(named, True)) if named else None
+    return {"named": verdict}
+
+
+def _serpin(kb: KnowledgeBase, route: Route, year: int, today: date, profile: Profile) -> Context:
+    """The region named in the question, else the user's stored home region."""
+    named = route.entities.regions[0] if route.entities.regions else None
+    region = named or profile.get("region")
+    if "rural" in route.entities.quotas:
+        settlement = "rural"
+    elif named is None:
+        settlement = profile.get("settlement")
+    else:
+        settlement = None
+    verdict = serpin_eligibility(kb, region, settlement) if region else None
+    return {"verdict": verdict}
+
+
+def _deadlines(
+    kb: KnowledgeBase, route: Route, year: int, today: date, profile: Profile
+) -> Context:
+    events = sorted(kb.calendar.events, key=lambda ev: ev.start)
+    upcoming = [ev for ev in events if (ev.end or ev.start) >= today]
+    # Last complete campaign: the newest year whose grant results are confirmed.
+    confirmed = [ev for ev in events if not ev.confidence.needs_check]
+    result_years = [ev.as_of for ev in confirmed if ev.type == "results"]
+    reference_year = max(result_years, default=None)
+    reference = [
+        ev
+        for ev in confirmed
+        if ev.as_of == reference_year and ev.type != "savings" and ev not in upcoming
+    ]
+    return {"upcoming": upcoming[:6], "reference": reference[:6]}
+
+
+def _universities(
+    kb: KnowledgeBase, route: Route, year: int, today: date, profile: Profile
+) -> Context:
+    regions = [kb.region(code) for code in route.entities.regions]
+    listed = [
+        (region, [u for u in kb.universities.universities if u.region == region.code])
+        for region in regions
+        if region is not None
+    ]
+    national = [u for u in kb.universities.universities if u.national]
+    return {"listed": listed, "national": national, "count": len(kb.universities.universities)}
+
+
+def _programs(kb: KnowledgeBase, route: Route, year: int, today: date, profile: Profile) -> Context:
+    codes = set(route.entities.programme_codes)
+    cards = kb.programmes.programmes
+    chosen = [c for c in cards if c.code in codes]
+    if not chosen:
+        text = skeleton(route.text)
+        chosen = [c for c in cards if any(word in text for word in _card_words(c.id))]
+    return {"cards": chosen or cards}
+
+
+def _card_words(card_id: str) -> list[str]:
+    """Words that pick one card out of several when the question names no code."""
+    return [skeleton(w) for w in card_id.split("_") if len(w) >= 4] + {
+        "dual_automation_robotics": ["dual", "robot", "avtomat"],
+        "7m06102": ["mashin", "machine", "magistr", "master", "data"],
+    }.get(card_id, [])
+
+
+def _stipend(kb: KnowledgeBase, route: Route, year: int, today: date, profile: Profile) -> Context:
+    latest: dict[str, Any] = {}
+    for stipend in kb.finance.stipends:
+        if stipend.id not in latest or stipend.since > latest[stipend.id].since:
+            latest[stipend.id] = stipend
+    return {"latest_stipends": list(latest.values())}
+
+
+_CONTEXT: dict[str, Callable[[KnowledgeBase, Route, int, date], Context]] = {
+    "threshold": _threshold,
+    "grant_chance": _grant_chance,
+    "subject_pairs": _subject_pairs,
+    "quotas": _quotas,
+    "serpin": _serpin,
+    "deadlines": _deadlines,
+    "universities": _universities,
+    "programs": _programs,
+    "stipend": _stipend,
+}
