@@ -26,6 +26,7 @@ from bot.i18n import I18n
 from bot.isolation import KeyedLockIsolation
 from bot.middlewares import DbSessionMiddleware, InputGuardMiddleware, UserMiddleware
 from handlers import build_root_router
+from knowledge.service import Knowledge
 
 logger = logging.getLogger("talapker")
 
@@ -47,13 +48,16 @@ def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
     )
 
 
-def create_dispatcher(settings: Settings, database: Database, i18n: I18n) -> Dispatcher:
+def create_dispatcher(
+    settings: Settings, database: Database, i18n: I18n, knowledge: Knowledge
+) -> Dispatcher:
     dispatcher = Dispatcher(
         storage=SQLModelStorage(database),
         events_isolation=KeyedLockIsolation(),
         settings=settings,
         database=database,
         i18n=i18n,
+        knowledge=knowledge,
     )
     dispatcher.update.outer_middleware(DbSessionMiddleware(database))
     dispatcher.update.outer_middleware(UserMiddleware(settings, i18n))
@@ -74,6 +78,7 @@ class TalapkerApp:
 
     @classmethod
     async def create(cls, settings: Settings, session: BaseSession | None = None) -> TalapkerApp:
+        knowledge = Knowledge(settings.knowledge_dir)
         database = Database(settings.database_url)
         await database.upgrade()
         i18n = I18n()
@@ -81,7 +86,7 @@ class TalapkerApp:
             settings=settings,
             database=database,
             bot=create_bot(settings, session),
-            dispatcher=create_dispatcher(settings, database, i18n),
+            dispatcher=create_dispatcher(settings, database, i18n, knowledge),
         )
 
     async def set_commands(self) -> None:

@@ -6,6 +6,7 @@ A missing or invalid setting must stop the bot at start-up with one readable lin
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -38,6 +39,8 @@ class Settings(BaseSettings):
     default_language: Language = "ru"
     timezone: str = "Asia/Almaty"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # A folder with corrected copies of knowledge/data/*.yaml (default: the shipped data).
+    knowledge_dir: Path | None = None
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -98,6 +101,13 @@ class Settings(BaseSettings):
             len(value) > 256 or not all(c.isalnum() or c in "_-" for c in value)
         ):
             raise ValueError("may hold only A-Z, a-z, 0-9, _ and -, at most 256 characters")
+        return value
+
+    @field_validator("knowledge_dir")
+    @classmethod
+    def _check_knowledge_dir(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError(f"{value} is not a folder")
         return value
 
     @property

@@ -74,3 +74,17 @@ class FsmRecord(SQLModel, table=True):
     state: str | None = Field(default=None, max_length=255)
     data: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class UnansweredQuestion(SQLModel, table=True):
+    """A question the knowledge base could not answer confidently, kept so staff can see what
+    it lacks. Deliberately without the user's id."""
+
+    __tablename__ = "unanswered_questions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    text: str = Field(max_length=1000)
+    lang: str = Field(max_length=2)
+    topic_guess: str = Field(max_length=32)
+    confidence: float
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)

@@ -9,7 +9,7 @@ from aiogram import F, Router
 from aiogram.types import Message
 
 from bot.i18n import Translator
-from handlers import errors, fallback, menu, onboarding
+from handlers import errors, fallback, menu, onboarding, questions, staff
 
 
 async def ignore(_message: Message) -> None:
@@ -32,7 +32,13 @@ def build_root_router() -> Router:
 
     private = Router(name="private")
     private.message.filter(F.chat.type == "private")
-    for router in (onboarding.build_router(), menu.build_router(), fallback.build_router()):
+    for router in (
+        onboarding.build_router(),
+        menu.build_router(),
+        staff.build_router(),
+        questions.build_router(),
+        fallback.build_router(),
+    ):
         private.include_router(router)
     root.include_router(private)
     return root

@@ -25,4 +25,11 @@ class SettlementCb(CallbackData, prefix="settle"):
 
 
 class MenuCb(CallbackData, prefix="menu"):
-    action: Literal["show", "profile", "language", "help", "reonboard"]
+    action: Literal["show", "profile", "language", "help", "reonboard", "ask"]
+
+
+class TopicCb(CallbackData, prefix="topic"):
+    """A "did you mean" suggestion: answer this topic in general."""
+
+    topic: str
+    lang: Literal["kk", "ru", "en"]

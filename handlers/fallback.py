@@ -1,16 +1,13 @@
-"""Last resort for anything no feature router took: unknown text, stickers and other media,
-out-of-date or forged buttons. Each gets a short answer in the user's language."""
+"""Last resort for anything no feature router took: stickers, photos, voice and other media,
+out-of-date or forged buttons. Each gets a short answer in the user's language. (Text never
+gets here: the question router answers all text.)"""
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.types import CallbackQuery, Message
 
 from bot.i18n import Translator
-
-
-async def unknown_text(message: Message, t: Translator) -> None:
-    await message.answer(t("errors.unknown_text"))
 
 
 async def not_text(message: Message, t: Translator) -> None:
@@ -23,7 +20,6 @@ async def stale_button(callback: CallbackQuery, t: Translator) -> None:
 
 def build_router() -> Router:
     router = Router(name="fallback")
-    router.message.register(unknown_text, F.text)
     router.message.register(not_text)
     router.callback_query.register(stale_button)
     return router

@@ -6,7 +6,7 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.i18n import LANGUAGE_NAMES, Translator
-from handlers.callbacks import LanguageCb, MenuCb, RegionCb, RoleCb, SettlementCb
+from handlers.callbacks import LanguageCb, MenuCb, RegionCb, RoleCb, SettlementCb, TopicCb
 from knowledge.regions import all_regions
 
 CURRENT = "✓ "
@@ -61,7 +61,7 @@ def settlement_keyboard(t: Translator, current: str | None) -> InlineKeyboardMar
 
 def main_menu_keyboard(t: Translator) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
-    for action in ("profile", "language", "help"):
+    for action in ("ask", "profile", "language", "help"):
         builder.button(text=t.plain(f"menu.{action}"), callback_data=MenuCb(action=action))
     builder.adjust(1)
     return builder.as_markup()
@@ -72,4 +72,14 @@ def profile_keyboard(t: Translator) -> InlineKeyboardMarkup:
     builder.button(text=t.plain("profile.change"), callback_data=MenuCb(action="reonboard"))
     builder.button(text=t.plain("common.back_to_menu"), callback_data=MenuCb(action="show"))
     builder.adjust(2)
+    return builder.as_markup()
+
+
+def topics_keyboard(t: Translator, topics: list[str]) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for topic in topics:
+        builder.button(
+            text=t.plain(f"topics.{topic}"), callback_data=TopicCb(topic=topic, lang=t.lang)
+        )
+    builder.adjust(1)
     return builder.as_markup()

@@ -79,6 +79,8 @@ async def menu_button(
             await send(t("language.prompt"), reply_markup=language_keyboard(user.language))
         case "help":
             await send(t("help.text"))
+        case "ask":
+            await send(t("ask.prompt"))
         case "reonboard":
             await begin(send, state, user, t, is_staff)
 

@@ -339,7 +339,16 @@ def _threshold(
     kb: KnowledgeBase, route: Route, year: int, today: date, profile: Profile
 ) -> Context:
     context = _check(kb, route, year)
-    context["categories"] = [(c, kb.threshold(c.id, year)) for c in kb.thresholds.categories]
+    target = context["target"]
+    group = kb.group(target["group"]) if target["group"] else None
+    focus = (group.threshold if group else None) or target["field_"]
+    if target["national_university"] and focus in (None, "general"):
+        focus = "national"
+    context["focus"] = next((c for c in kb.thresholds.categories if c.id == focus), None)
+    context["focus_group"] = group
+    context["categories"] = [
+        (c, kb.threshold(c.id, year)) for c in kb.thresholds.categories if c.id != focus
+    ]
     context["minimums"] = kb.minimums(year)
     return context
 

@@ -242,20 +242,3 @@ def load_knowledge(directory: Path | None = None) -> KnowledgeBase:
     kb = KnowledgeBase(**loaded, source_dir=directory)
     kb.cross_check()
     return kb
-
-
-class KnowledgeStore:
-    """The knowledge base a running bot serves, replaceable at run time. A reload that fails
-    keeps the data already being served."""
-
-    def __init__(self, directory: Path | None = None) -> None:
-        self.directory = directory
-        self._kb = load_knowledge(directory)
-
-    @property
-    def kb(self) -> KnowledgeBase:
-        return self._kb
-
-    def reload(self) -> KnowledgeBase:
-        self._kb = load_knowledge(self.directory)
-        return self._kb

@@ -245,12 +245,14 @@ class Router:
             quotas=found(self.quota_words),
         )
 
-    def route(self, text: str, lang: str | None = None) -> Route:
+    def route(self, text: str, lang: str | None = None, *, default_lang: str = "ru") -> Route:
+        """`lang` forces the answer language; otherwise it is detected from the text, falling
+        back to `default_lang` (the user's language) when the text gives no clue."""
         tokens = words(text)
         sets = [self.matcher.keys_for(token) for token in tokens]
         present = frozenset().union(*sets)
         entities = self.entities(text, sets)
-        detected = lang or detect_language(text)
+        detected = lang or detect_language(text, default=default_lang)
         scores = dict.fromkeys(TOPICS, 0.0)
         strongest = dict.fromkeys(TOPICS, 0.0)
         for topic, phrases in self.keywords.items():

@@ -10,7 +10,7 @@ from typing import Any
 
 from knowledge.base import KnowledgeBase
 from knowledge.facts import Fact, Provenance
-from knowledge.schema import ProgrammeGroup, Quota, University
+from knowledge.schema import ProgrammeGroup, Quota, Sitting, University
 
 PART_IDS = ("history", "math_literacy", "reading_literacy", "profile1", "profile2")
 FIELDS = ("general", "national", "pedagogy", "law", "healthcare", "agriculture")
@@ -56,6 +56,8 @@ class UntVerdict:
     threshold: Fact[int] | None  # None: no total threshold applies (kandas)
     pair_fits_group: bool | None
     open_groups: tuple[ProgrammeGroup, ...]
+    grant_sittings: tuple[Sitting, ...]
+    paid_sittings: tuple[Sitting, ...]
     facts: tuple[Provenance, ...] = field(repr=False)
 
     @property
@@ -201,6 +203,9 @@ def check_unt(
         for f in [*(p.minimum for p in parts), *([threshold] if threshold else [])]
         or [kb.unt.total_max]
     )
+    grant_sittings = tuple(s for s in kb.unt.sittings if s.for_grant.value)
+    paid_sittings = tuple(s for s in kb.unt.sittings if not s.for_grant.value)
+    facts += [s.for_grant for s in kb.unt.sittings]
     return UntVerdict(
         requested_year=year,
         rules_year=min(rules_year, year),
@@ -213,6 +218,8 @@ def check_unt(
         threshold=threshold,
         pair_fits_group=pair_fits,
         open_groups=open_groups,
+        grant_sittings=grant_sittings,
+        paid_sittings=paid_sittings,
         facts=tuple(facts),
     )
 

@@ -99,6 +99,8 @@ class ProgrammeGroup(Strict):
     name: Localized
     pairs: Fact[list[list[str]]]
     threshold: str
+    # Part of the rural-youth quota (programmes for rural development)? None: not known yet.
+    rural_quota: Fact[bool] | None = None
 
 
 class ProgrammeGroupData(Strict):

@@ -59,6 +59,7 @@ class StubBotAPI:
         self._changed = asyncio.Condition()
         self.webhook: dict[str, Any] | None = None
         self._replies_read: dict[int, int] = {}
+        self._app_languages: dict[int, str] = {}
         # Misbehaviour knobs.
         self.blocked_chats: set[int] = set()
         self.fail_next: dict[str, int] = {}
@@ -97,11 +98,14 @@ class StubBotAPI:
             self._changed.notify_all()
         return update
 
-    @staticmethod
-    def user(user_id: int, language_code: str | None = None) -> dict[str, Any]:
-        user = {"id": user_id, "is_bot": False, "first_name": f"User{user_id}"}
+    def user(self, user_id: int, language_code: str | None = None) -> dict[str, Any]:
+        """A user object; like Telegram, every later update carries the app language the
+        user was first seen with."""
         if language_code:
-            user["language_code"] = language_code
+            self._app_languages[user_id] = language_code
+        user = {"id": user_id, "is_bot": False, "first_name": f"User{user_id}"}
+        if user_id in self._app_languages:
+            user["language_code"] = self._app_languages[user_id]
         return user
 
     def message_update(

@@ -5,12 +5,14 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
 
-from knowledge.base import DEFAULT_DATA_DIR, KnowledgeError, KnowledgeStore, load_knowledge
+from knowledge.base import DEFAULT_DATA_DIR, KnowledgeError, load_knowledge
 from knowledge.facts import Confidence
+from knowledge.service import Knowledge
 
 TALAPKER = str(Path(sys.executable).with_name("talapker"))
 
@@ -121,13 +123,15 @@ def test_error_points_at_the_line(data_copy: Path) -> None:
 
 
 def test_a_failed_reload_keeps_serving_the_old_data(data_copy: Path) -> None:
-    store = KnowledgeStore(data_copy)
+    knowledge = Knowledge(data_copy)
     edit(data_copy / "unt.yaml", "duration_minutes: {value: 240,", "duration_minutes: {value: 250,")
-    assert store.reload().unt.duration_minutes.value == 250  # a good edit takes effect
+    assert knowledge.reload().unt.duration_minutes.value == 250  # a good edit takes effect
     edit(data_copy / "unt.yaml", "duration_minutes: {value: 250,", "duration_minutes: {value: [,")
     with pytest.raises(KnowledgeError, match=r"unt\.yaml"):
-        store.reload()
-    assert store.kb.unt.duration_minutes.value == 250
+        knowledge.reload()
+    assert knowledge.kb.unt.duration_minutes.value == 250
+    _, answer = knowledge.ask("how long is the UNT", date(2026, 5, 1), default_lang="en")
+    assert "250 minutes" in answer.text  # the old, valid data keeps answering
 
 
 def test_kb_check_command(data_copy: Path) -> None:

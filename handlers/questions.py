@@ -1,0 +1,87 @@
+"""Free text: a question goes to the knowledge base and comes back as a sourced answer.
+When the router is unsure, the answer says so and offers the closest topics as buttons, and
+the question is logged (text, language, time; never who asked) for staff to see."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.types import CallbackQuery, Message
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.config import Settings
+from bot.i18n import I18n, Translator
+from bot.models import UnansweredQuestion, User
+from handlers.callbacks import TopicCb
+from handlers.common import profile_of, send_long, sender, today
+from handlers.keyboards import topics_keyboard
+from knowledge.schema import TOPICS
+from knowledge.service import Knowledge
+
+# Offered when the question matched nothing at all.
+POPULAR_TOPICS = ["threshold", "grant_chance", "deadlines", "quotas"]
+MAX_LOGGED_TEXT = 1000
+
+
+async def unknown_command(message: Message, t: Translator) -> None:
+    await message.answer(t("errors.unknown_command"))
+
+
+async def question(
+    message: Message,
+    user: User | None,
+    lang: str,
+    knowledge: Knowledge,
+    session: AsyncSession,
+    settings: Settings,
+    i18n: I18n,
+) -> None:
+    assert message.text is not None
+    route, answer = knowledge.ask(
+        message.text, today(settings), default_lang=lang, profile=profile_of(user)
+    )
+    t = i18n.translator(answer.lang)
+    if route.is_confident:
+        await send_long(message.answer, answer.html)
+        return
+    session.add(
+        UnansweredQuestion(
+            text=message.text[:MAX_LOGGED_TEXT],
+            lang=answer.lang,
+            topic_guess=route.topic,
+            confidence=route.confidence,
+        )
+    )
+    await send_long(message.answer, answer.html)
+    suggestions = route.alternatives() if route.topic != "out_of_scope" else []
+    if route.topic not in ("out_of_scope", *suggestions):
+        suggestions = [route.topic, *suggestions][:3]
+    await message.answer(
+        t("ask.not_sure"), reply_markup=topics_keyboard(t, suggestions or POPULAR_TOPICS)
+    )
+
+
+async def topic_button(
+    callback: CallbackQuery,
+    callback_data: TopicCb,
+    user: User | None,
+    t: Translator,
+    knowledge: Knowledge,
+    settings: Settings,
+) -> None:
+    if callback_data.topic not in TOPICS:
+        await callback.answer(t.plain("errors.stale_button"), show_alert=True)
+        return
+    await callback.answer()
+    # The language of the question the buttons were offered for, not the interface's.
+    answer = knowledge.topic_answer(
+        callback_data.topic, callback_data.lang, today(settings), profile_of(user)
+    )
+    await send_long(sender(callback), answer.html)
+
+
+def build_router() -> Router:
+    router = Router(name="questions")
+    router.message.register(unknown_command, F.text.startswith("/"))
+    router.message.register(question, F.text)
+    router.callback_query.register(topic_button, TopicCb.filter())
+    return router

@@ -1,0 +1,114 @@
+"""Free-text questions and staff knowledge commands, end to end through the stand-in Bot API."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from bot.models import UnansweredQuestion
+from knowledge.base import DEFAULT_DATA_DIR
+from tests.botapi_stub import StubBotAPI
+from tests.conftest import RunningBot
+from tests.test_e2e_polling import buttons
+
+
+async def unanswered_rows(bot: RunningBot) -> list[UnansweredQuestion]:
+    async with bot.app.database.session() as session:
+        result = await session.exec(sa.select(UnansweredQuestion))
+        return list(result.scalars().all())
+
+
+async def test_questions_are_answered_in_the_language_they_were_asked_in(
+    stub: StubBotAPI, polling_bot: RunningBot
+) -> None:
+    await stub.send_text(801, "Серпін бойынша қай өңірлерге барады?", language_code="ru")
+    reply = await stub.next_reply(801)
+    assert "«Серпін» бағдарламасы" in reply["text"]
+    assert "Павлодар облысы" in reply["text"]
+    assert "<i>Дереккөз:" in reply["text"] and reply["parse_mode"] == "HTML"
+
+    await stub.send_text(801, "у меня 95 баллов мат-инфо, пройду на грант по IT?")
+    reply = await stub.next_reply(801)
+    assert "Шансы на грант" in reply["text"] and "B057" in reply["text"]
+    assert "проверьте на testcenter.kz" in reply["text"]  # the 2026 threshold is unconfirmed
+    assert await unanswered_rows(polling_bot) == []  # confident answers are not logged
+
+
+async def test_an_unclear_question_is_logged_without_the_user_and_offers_topics(
+    stub: StubBotAPI, polling_bot: RunningBot
+) -> None:
+    await stub.send_text(802, "посоветуй хороший фильм на вечер", language_code="ru")
+    answer = await stub.next_reply(802)
+    offer = await stub.next_reply(802)
+    assert "только на вопросы о поступлении" in answer["text"]
+    assert "Не уверен" in offer["text"]
+    labels = [label for label, _ in buttons(offer)]
+    assert "🎯 Пороговые баллы" in labels
+
+    rows = await unanswered_rows(polling_bot)
+    assert [(r.text, r.lang, r.topic_guess) for r in rows] == [
+        ("посоветуй хороший фильм на вечер", "ru", "out_of_scope")
+    ]
+    assert not hasattr(UnansweredQuestion, "user_id")
+
+    await stub.press(802, "topic:threshold:ru")
+    assert "Пороговые баллы" in (await stub.next_reply(802))["text"]
+
+
+async def test_forged_topic_button_is_refused(stub: StubBotAPI, polling_bot: RunningBot) -> None:
+    await stub.send_text(803, "/help", language_code="en")
+    await stub.next_reply(803)
+    await stub.press(803, "topic:drop_tables:en")
+    await stub.wait_for(
+        lambda calls: any(
+            c.method == "answercallbackquery" and "out of date" in str(c.params.get("text"))
+            for c in calls
+        )
+    )
+    assert (
+        stub.calls_to("sendMessage", chat_id=803)[-1]
+        .params["text"]
+        .startswith("I am <b>Talapker</b>")
+    )
+
+
+async def test_staff_commands_exist_only_for_staff(stub: StubBotAPI, start_polling: Any) -> None:
+    bot = await start_polling(admin_ids="900")
+    await stub.send_text(901, "/reload_kb", language_code="en")
+    assert "I do not know that command" in (await stub.next_reply(901))["text"]
+    await stub.send_text(901, "/unanswered", language_code="en")
+    assert "I do not know that command" in (await stub.next_reply(901))["text"]
+
+    await stub.send_text(900, "/reload_kb", language_code="en")
+    assert "Knowledge base reloaded" in (await stub.next_reply(900))["text"]
+    await stub.send_text(901, "tell me a joke")  # unanswered, logged
+    await stub.next_reply(901)
+    await stub.next_reply(901)
+    await stub.send_text(900, "/unanswered", language_code="en")
+    listing = (await stub.next_reply(900))["text"]
+    assert "tell me a joke" in listing
+    assert bot is not None
+
+
+async def test_a_broken_data_file_is_rejected_and_the_old_data_keeps_answering(
+    stub: StubBotAPI, start_polling: Any, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(DEFAULT_DATA_DIR, data)
+    await start_polling(admin_ids="900", knowledge_dir=str(data))
+    unt = data / "unt.yaml"
+    unt.write_text(
+        unt.read_text(encoding="utf-8").replace(
+            "duration_minutes: {value: 240,", "duration_minutes: {value: four hours,"
+        ),
+        encoding="utf-8",
+    )
+
+    await stub.send_text(900, "/reload_kb", language_code="en")
+    reply = (await stub.next_reply(900))["text"]
+    assert "old data" in reply and "unt.yaml:" in reply
+    await stub.send_text(900, "how long is the UNT")
+    assert "240 minutes" in (await stub.next_reply(900))["text"]
