@@ -134,6 +134,60 @@ def _cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_keleshek(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+    from datetime import date, datetime
+
+    from knowledge.base import KnowledgeError, load_knowledge
+    from knowledge.keleshek import keleshek_projection
+    from knowledge.rules import RuleInputError
+
+    try:
+        birth = date.fromisoformat(args.birth)
+        as_of = date.fromisoformat(args.as_of) if args.as_of else datetime.now(settings.tz).date()
+        kb = load_knowledge()
+        projection = keleshek_projection(
+            kb,
+            birth=birth,
+            as_of=as_of,
+            monthly_mci=None if args.monthly_kzt is not None else args.monthly_mci,
+            monthly_kzt=args.monthly_kzt,
+            orphan=args.orphan,
+            vulnerable=args.vulnerable,
+            insurance=args.insurance,
+            rate=args.rate,
+            balance=args.balance,
+            mci_growth=args.mci_growth,
+        )
+    except ValueError as exc:
+        message = f"{exc.code} {exc.params}" if isinstance(exc, RuleInputError) else str(exc)
+        print(f"talapker: {message}", file=sys.stderr)
+        return 2
+    except KnowledgeError as exc:
+        print(f"talapker: knowledge data: {exc}", file=sys.stderr)
+        return 1
+    if args.chart:
+        from bot.charts import projection_chart
+
+        with open(args.chart, "wb") as handle:
+            handle.write(projection_chart(projection, args.lang))
+    if args.json:
+        print(json.dumps(projection.as_json(), ensure_ascii=False))
+        return 0
+    columns = ("year", 4), ("age", 3), ("contributed", 12), ("interest", 12), ("bonus", 10)
+    columns += ("capital", 10), ("balance", 13)
+    print(" ".join(f"{name:>{width}}" for name, width in columns))
+    for r in projection.rows:
+        amounts = f"{r.contributed:>12,.0f} {r.interest:>12,.0f} {r.bonus:>10,.0f} "
+        amounts += f"{r.start_capital:>10,.0f} {r.balance:>13,.0f}"
+        print(f"{r.year:>4} {r.age:>3} {amounts}" + (" *" if r.below_minimum else ""))
+    for name, value in projection.totals.items():
+        print(f"{name}: {value:,.0f}")
+    if projection.warnings:
+        print("warnings: " + ", ".join(projection.warnings) + " (* = below 12 MCI in that year)")
+    return 0
+
+
 def _cmd_kb(settings: Settings, args: argparse.Namespace) -> int:
     from collections import Counter
     from pathlib import Path
@@ -209,6 +263,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ask.add_argument("--json", action="store_true", help="one JSON object per answer")
     ask.set_defaults(handler=_cmd_ask)
+
+    keleshek = sub.add_parser("keleshek", help="project Keleshek education savings to age 18")
+    keleshek.add_argument("--birth", required=True, help="child's birth date, YYYY-MM-DD")
+    keleshek.add_argument(
+        "--monthly-mci", type=float, default=1.0, help="monthly contribution in MCI"
+    )
+    keleshek.add_argument("--monthly-kzt", type=float, help="monthly contribution in tenge instead")
+    keleshek.add_argument("--orphan", action="store_true", help="orphan / without parental care")
+    keleshek.add_argument("--vulnerable", action="store_true", help="socially vulnerable family")
+    keleshek.add_argument(
+        "--insurance", action="store_true", help="an insurance contract (tax benefit)"
+    )
+    keleshek.add_argument("--rate", type=float, help="yearly rate as a fraction (default 0.08)")
+    keleshek.add_argument("--balance", type=float, default=0.0, help="current balance, tenge")
+    keleshek.add_argument(
+        "--mci-growth", type=float, default=0.05, help="MCI growth after known years"
+    )
+    keleshek.add_argument("--as-of", help="projection start date, YYYY-MM-DD (default today)")
+    keleshek.add_argument(
+        "--json", action="store_true", help="rows, totals and assumptions as JSON"
+    )
+    keleshek.add_argument("--chart", help="also write the chart to this PNG file")
+    keleshek.add_argument("--lang", choices=["kk", "ru", "en"], default="en", help="chart language")
+    keleshek.set_defaults(handler=_cmd_keleshek)
     return parser
 
 
