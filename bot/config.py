@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # A folder with corrected copies of knowledge/data/*.yaml (default: the shipped data).
     knowledge_dir: Path | None = None
+    # A yearly tuition figure the admissions office chooses; Keleshek projections then say how
+    # many years of study the savings would pay for. Unset: that line is left out.
+    tuition_per_year_kzt: int | None = Field(default=None, gt=0)
 
     @field_validator("admin_ids", mode="before")
     @classmethod

@@ -14,6 +14,7 @@ import re
 import sys
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TextIO
 
 from aiogram import Bot
@@ -25,10 +26,12 @@ from aiogram.methods import (
     EditMessageText,
     GetMe,
     SendMessage,
+    SendPhoto,
     TelegramMethod,
 )
 from aiogram.methods.base import TelegramType
 from aiogram.types import (
+    BufferedInputFile,
     CallbackQuery,
     Chat,
     InlineKeyboardButton,
@@ -42,6 +45,7 @@ from bot.app import TalapkerApp
 from bot.config import Settings
 
 CONSOLE_TOKEN = "1:console-chat"
+PICTURES_DIR = "talapker-pictures"
 _TAG = re.compile(r"<[^>]+>")
 
 
@@ -58,6 +62,7 @@ class ConsoleSession(BaseSession):
         self.message_ids = itertools.count(1)
         self.messages: dict[int, Message] = {}
         self.buttons: list[tuple[int, InlineKeyboardButton]] = []
+        self.picture_ids = itertools.count(1)
 
     def _print(self, text: str, prefix: str = "bot> ") -> None:
         lines = text.splitlines() or [""]
@@ -99,6 +104,16 @@ class ConsoleSession(BaseSession):
             self._print(html_to_text(method.text))
             result = self._store(bot, int(method.chat_id), method.text, method.reply_markup)
             self._show_keyboard(result.message_id, method.reply_markup)
+        elif isinstance(method, SendPhoto):
+            where = self._save_photo(method)
+            self._print(
+                f"[picture: {where}]"
+                + (f" {html_to_text(method.caption)}" if method.caption else "")
+            )
+            result = self._store(
+                bot, int(method.chat_id), method.caption or "", method.reply_markup
+            )
+            self._show_keyboard(result.message_id, method.reply_markup)
         elif isinstance(method, EditMessageText):
             self._print(html_to_text(method.text), prefix="bot✎ ")
             message_id = method.message_id or 0
@@ -123,6 +138,17 @@ class ConsoleSession(BaseSession):
             self._print(f"[{method.__api_method__} is not shown in the console]", prefix="bot? ")
             result = True
         return result  # type: ignore[no-any-return]
+
+    def _save_photo(self, method: SendPhoto) -> str:
+        """Pictures go to files beside the database, so you can open them."""
+        photo = method.photo
+        if not isinstance(photo, BufferedInputFile):
+            return str(photo)
+        folder = Path(PICTURES_DIR)
+        folder.mkdir(exist_ok=True)
+        path = folder / f"{next(self.picture_ids):03d}-{photo.filename or 'picture.png'}"
+        path.write_bytes(photo.data)
+        return str(path)
 
     async def stream_content(self, *args: Any, **kwargs: Any) -> AsyncGenerator[bytes, None]:
         raise NotImplementedError("the console chat does not download files")

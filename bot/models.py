@@ -88,3 +88,16 @@ class UnansweredQuestion(SQLModel, table=True):
     topic_guess: str = Field(max_length=32)
     confidence: float
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+
+class AnswerVote(SQLModel, table=True):
+    """A 👍/👎 on an answer, counted per topic so staff see which answers fall short.
+    Who voted is not kept."""
+
+    __tablename__ = "answer_votes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    topic: str = Field(max_length=32, index=True)
+    lang: str = Field(max_length=2)
+    helpful: bool
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

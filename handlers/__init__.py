@@ -9,7 +9,18 @@ from aiogram import F, Router
 from aiogram.types import Message
 
 from bot.i18n import Translator
-from handlers import errors, fallback, menu, onboarding, questions, staff
+from handlers import (
+    errors,
+    fallback,
+    keleshek,
+    menu,
+    onboarding,
+    questions,
+    quota_check,
+    serpin_check,
+    staff,
+    unt_check,
+)
 
 
 async def ignore(_message: Message) -> None:
@@ -34,6 +45,10 @@ def build_root_router() -> Router:
     private.message.filter(F.chat.type == "private")
     for router in (
         onboarding.build_router(),
+        unt_check.build_router(),
+        quota_check.build_router(),
+        serpin_check.build_router(),
+        keleshek.build_router(),
         menu.build_router(),
         staff.build_router(),
         questions.build_router(),

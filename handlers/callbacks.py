@@ -24,8 +24,24 @@ class SettlementCb(CallbackData, prefix="settle"):
     kind: Literal["city", "rural"]
 
 
+MenuAction = Literal[
+    "show",
+    "profile",
+    "language",
+    "help",
+    "reonboard",
+    "ask",
+    "unt",
+    "grant",
+    "quotas",
+    "serpin",
+    "deadlines",
+    "keleshek",
+]
+
+
 class MenuCb(CallbackData, prefix="menu"):
-    action: Literal["show", "profile", "language", "help", "reonboard", "ask"]
+    action: MenuAction
 
 
 class TopicCb(CallbackData, prefix="topic"):
@@ -33,3 +49,30 @@ class TopicCb(CallbackData, prefix="topic"):
 
     topic: str
     lang: Literal["kk", "ru", "en"]
+
+
+class PairCb(CallbackData, prefix="pair"):
+    pair: str  # subject ids joined with "+", e.g. "mathematics+informatics"
+
+
+class UntCb(CallbackData, prefix="unt"):
+    action: Literal["one_by_one", "check_another", "to_grant"]
+
+
+class TargetCb(CallbackData, prefix="target"):
+    kind: Literal["field", "group", "page"]
+    value: str
+
+
+class QuotaAnswerCb(CallbackData, prefix="quota"):
+    answer: Literal["yes", "no", "finish"]
+
+
+class KeleshekCb(CallbackData, prefix="kel"):
+    action: Literal["mci", "toggle", "next", "balance", "rate"]
+    value: str = ""
+
+
+class FeedbackCb(CallbackData, prefix="fb"):
+    topic: str
+    helpful: bool

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import date, datetime
-from functools import partial
 from typing import Any
 
-from aiogram.types import CallbackQuery, Message
+from aiogram import Bot
+from aiogram.types import CallbackQuery, InputFile, Message
 
 from bot.config import Settings
 from bot.models import User
@@ -17,14 +18,32 @@ Send = Callable[..., Awaitable[Message]]
 MESSAGE_LIMIT = 4000
 
 
-def sender(callback: CallbackQuery) -> Send:
+@dataclass(frozen=True)
+class Reply:
+    """Sends to one chat: calling it sends text, `.photo()` sends a picture."""
+
+    bot: Bot
+    chat_id: int
+
+    @classmethod
+    def to(cls, message: Message) -> Reply:
+        assert message.bot is not None
+        return cls(message.bot, message.chat.id)
+
+    async def __call__(self, text: str, **kwargs: Any) -> Message:
+        return await self.bot.send_message(self.chat_id, text, **kwargs)
+
+    async def photo(self, photo: InputFile, **kwargs: Any) -> Message:
+        return await self.bot.send_photo(self.chat_id, photo, **kwargs)
+
+
+def sender(callback: CallbackQuery) -> Reply:
     """Where to answer a button press: the chat of the message that carried the button, or
     the user's private chat when Telegram no longer attaches that message (too old)."""
-    if isinstance(callback.message, Message):
-        return callback.message.answer
     assert callback.bot is not None
-    send: Send = partial(callback.bot.send_message, callback.from_user.id)
-    return send
+    if isinstance(callback.message, Message):
+        return Reply(callback.bot, callback.message.chat.id)
+    return Reply(callback.bot, callback.from_user.id)
 
 
 def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:

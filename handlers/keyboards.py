@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
@@ -59,10 +60,31 @@ def settlement_keyboard(t: Translator, current: str | None) -> InlineKeyboardMar
     return builder.as_markup()
 
 
-def main_menu_keyboard(t: Translator) -> InlineKeyboardMarkup:
+# The role decides what comes first: parents see the savings calculator at the top.
+MENU_ORDER = {
+    "applicant": ("unt", "grant", "quotas", "serpin", "deadlines", "ask", "keleshek"),
+    "parent": ("keleshek", "unt", "grant", "quotas", "deadlines", "serpin", "ask"),
+}
+MENU_TAIL = ("profile", "language", "help")
+
+
+def main_menu_keyboard(t: Translator, role: str | None = None) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
-    for action in ("ask", "profile", "language", "help"):
+    for action in MENU_ORDER.get(role or "applicant", MENU_ORDER["applicant"]):
         builder.button(text=t.plain(f"menu.{action}"), callback_data=MenuCb(action=action))
+    for action in MENU_TAIL:
+        builder.button(text=t.plain(f"menu.{action}"), callback_data=MenuCb(action=action))
+    builder.adjust(1, 1, 1, 1, 1, 1, 1, 3)
+    return builder.as_markup()
+
+
+def journey_end_keyboard(t: Translator, *extra: tuple[str, CallbackData]) -> InlineKeyboardMarkup:
+    """Every journey ends with the deadlines and "ask something else"."""
+    builder = InlineKeyboardBuilder()
+    for text, data in extra:
+        builder.button(text=text, callback_data=data)
+    builder.button(text=t.plain("journey.deadlines"), callback_data=MenuCb(action="deadlines"))
+    builder.button(text=t.plain("journey.ask"), callback_data=MenuCb(action="ask"))
     builder.adjust(1)
     return builder.as_markup()
 

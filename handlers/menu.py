@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from aiogram import Router
+from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
+from bot.config import Settings
 from bot.i18n import LANGUAGE_NAMES, I18n, Translator
 from bot.models import User
 from handlers.callbacks import LanguageCb, MenuCb
-from handlers.common import sender
+from handlers.common import profile_of, send_long, sender, today
 from handlers.keyboards import language_keyboard, main_menu_keyboard, profile_keyboard
 from handlers.onboarding import begin
 from knowledge.regions import region_by_code
+from knowledge.service import Knowledge
+
+# The other menu actions start journeys; their own routers take them.
+OWN_ACTIONS = {"show", "profile", "language", "help", "reonboard", "ask"}
 
 
 def profile_text(user: User, t: Translator) -> str:
@@ -28,9 +33,9 @@ def profile_text(user: User, t: Translator) -> str:
     )
 
 
-async def menu_command(message: Message, state: FSMContext, t: Translator) -> None:
+async def menu_command(message: Message, state: FSMContext, user: User, t: Translator) -> None:
     await state.clear()
-    await message.answer(t("menu.title"), reply_markup=main_menu_keyboard(t))
+    await message.answer(t("menu.title"), reply_markup=main_menu_keyboard(t, user.role))
 
 
 async def help_command(message: Message, t: Translator) -> None:
@@ -56,7 +61,7 @@ async def change_language(
     user.language = callback_data.code
     t = i18n.translator(user.language)
     await callback.answer(t.plain("language.saved"))
-    await sender(callback)(t("menu.title"), reply_markup=main_menu_keyboard(t))
+    await sender(callback)(t("menu.title"), reply_markup=main_menu_keyboard(t, user.role))
 
 
 async def menu_button(
@@ -72,7 +77,7 @@ async def menu_button(
     match callback_data.action:
         case "show":
             await state.clear()
-            await send(t("menu.title"), reply_markup=main_menu_keyboard(t))
+            await send(t("menu.title"), reply_markup=main_menu_keyboard(t, user.role))
         case "profile":
             await send(profile_text(user, t), reply_markup=profile_keyboard(t))
         case "language":
@@ -85,6 +90,15 @@ async def menu_button(
             await begin(send, state, user, t, is_staff)
 
 
+async def deadlines_button(
+    callback: CallbackQuery, user: User, t: Translator, knowledge: Knowledge, settings: Settings
+) -> None:
+    """Upcoming admission dates (reminders arrive with the admission calendar)."""
+    await callback.answer()
+    answer = knowledge.topic_answer("deadlines", t.lang, today(settings), profile_of(user))
+    await send_long(sender(callback), answer.html)
+
+
 def build_router() -> Router:
     router = Router(name="menu")
     router.message.register(menu_command, Command("menu"))
@@ -92,5 +106,6 @@ def build_router() -> Router:
     router.message.register(language_command, Command("language"))
     router.message.register(cancel_command, Command("cancel"))
     router.callback_query.register(change_language, LanguageCb.filter())
-    router.callback_query.register(menu_button, MenuCb.filter())
+    router.callback_query.register(menu_button, MenuCb.filter(F.action.in_(OWN_ACTIONS)))
+    router.callback_query.register(deadlines_button, MenuCb.filter(F.action == "deadlines"))
     return router

@@ -63,7 +63,7 @@ async def finish(send: Send, state: FSMContext, user: User, t: Translator) -> No
     user.onboarded = True
     await state.clear()
     await send(t("onboarding.done"))
-    await send(t("menu.title"), reply_markup=main_menu_keyboard(t))
+    await send(t("menu.title"), reply_markup=main_menu_keyboard(t, user.role))
 
 
 async def begin(send: Send, state: FSMContext, user: User, t: Translator, is_staff: bool) -> None:

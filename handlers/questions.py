@@ -4,14 +4,18 @@ the question is logged (text, language, time; never who asked) for staff to see.
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from aiogram import F, Router
-from aiogram.types import CallbackQuery, Message
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import Settings
 from bot.i18n import I18n, Translator
-from bot.models import UnansweredQuestion, User
-from handlers.callbacks import TopicCb
+from bot.models import AnswerVote, UnansweredQuestion, User
+from handlers.callbacks import FeedbackCb, TopicCb
 from handlers.common import profile_of, send_long, sender, today
 from handlers.keyboards import topics_keyboard
 from knowledge.schema import TOPICS
@@ -41,7 +45,7 @@ async def question(
     )
     t = i18n.translator(answer.lang)
     if route.is_confident:
-        await send_long(message.answer, answer.html)
+        await send_long(message.answer, answer.html, reply_markup=feedback_keyboard(t, route.topic))
         return
     session.add(
         UnansweredQuestion(
@@ -79,9 +83,35 @@ async def topic_button(
     await send_long(sender(callback), answer.html)
 
 
+def feedback_keyboard(t: Translator, topic: str) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text=t.plain("feedback.yes"), callback_data=FeedbackCb(topic=topic, helpful=True)
+    )
+    builder.button(
+        text=t.plain("feedback.no"), callback_data=FeedbackCb(topic=topic, helpful=False)
+    )
+    return builder.as_markup()
+
+
+async def vote(
+    callback: CallbackQuery, callback_data: FeedbackCb, t: Translator, session: AsyncSession
+) -> None:
+    if callback_data.topic not in TOPICS:
+        await callback.answer(t.plain("errors.stale_button"), show_alert=True)
+        return
+    session.add(AnswerVote(topic=callback_data.topic, lang=t.lang, helpful=callback_data.helpful))
+    await callback.answer(t.plain("feedback.thanks"))
+    if isinstance(callback.message, Message):
+        # One vote per answer: the buttons go once pressed.
+        with suppress(TelegramBadRequest):
+            await callback.message.edit_reply_markup(reply_markup=None)
+
+
 def build_router() -> Router:
     router = Router(name="questions")
     router.message.register(unknown_command, F.text.startswith("/"))
     router.message.register(question, F.text)
     router.callback_query.register(topic_button, TopicCb.filter())
+    router.callback_query.register(vote, FeedbackCb.filter())
     return router

@@ -209,6 +209,33 @@ class AnswerRenderer:
             "date_label": date_label,
         }
 
+    def _helpers(self, tracker: _Tracker) -> dict[str, Any]:
+        return {
+            "kb": self.kb,
+            "f": tracker.use,
+            "use": tracker.use_silently,
+            "example": tracker.example,
+            "derived": tracker.derive,
+            "tr": tracker.tr,
+            "loc": tracker.loc,
+            "num": tracker.num,
+            **self._names(tracker),
+        }
+
+    def _finish(
+        self, topic: str, lang: str, body: str, tracker: _Tracker, user_numbers: list[int]
+    ) -> Answer:
+        footer = self.footer.render(
+            needs_check=any(f.confidence.needs_check for f in tracker.facts),
+            sources=_sources_line(tracker.facts),
+            tr=tracker.tr,
+            lang=lang,
+        )
+        text = _tidy(body) + ("\n\n" + _tidy(footer) if footer.strip() else "")
+        return Answer(
+            topic, lang, text, tracker.facts, tracker.derived, user_numbers, tracker.labels
+        )
+
     def answer(
         self,
         route: Route,
@@ -225,38 +252,24 @@ class AnswerRenderer:
         builder = _CONTEXT.get(route.topic, _no_context)
         context = builder(self.kb, route, year, today, profile or {})
         body = self.templates[route.topic].render(
-            kb=self.kb,
             route=route,
             e=route.entities,
             year=year,
             today=today,
             lang=lang,
-            f=tracker.use,
-            use=tracker.use_silently,
-            example=tracker.example,
-            derived=tracker.derive,
-            tr=tracker.tr,
-            loc=tracker.loc,
-            num=tracker.num,
-            **self._names(tracker),
+            **self._helpers(tracker),
             **context,
         )
-        footer = self.footer.render(
-            needs_check=any(f.confidence.needs_check for f in tracker.facts),
-            sources=_sources_line(tracker.facts),
-            tr=tracker.tr,
-            lang=lang,
+        return self._finish(route.topic, lang, body, tracker, route.entities.numbers)
+
+    def render(self, template: str, lang: str, today: date, **context: Any) -> Answer:
+        """Render a wizard's result template with the same helpers, tracking and footer as a
+        topic answer."""
+        tracker = _Tracker(lang)
+        body = self.env.get_template(f"{template}.j2").render(
+            year=admission_year(today), today=today, lang=lang, **self._helpers(tracker), **context
         )
-        text = _tidy(body) + ("\n\n" + _tidy(footer) if footer.strip() else "")
-        return Answer(
-            route.topic,
-            lang,
-            text,
-            tracker.facts,
-            tracker.derived,
-            route.entities.numbers,
-            tracker.labels,
-        )
+        return self._finish(template, lang, body, tracker, [])
 
 
 def _tidy(text: str) -> str:

@@ -245,6 +245,10 @@ class Router:
             quotas=found(self.quota_words),
         )
 
+    def find_entities(self, text: str) -> Entities:
+        """Subjects, scores, groups, regions… in a text, without routing it."""
+        return self.entities(text, [self.matcher.keys_for(t) for t in words(text)])
+
     def route(self, text: str, lang: str | None = None, *, default_lang: str = "ru") -> Route:
         """`lang` forces the answer language; otherwise it is detected from the text, falling
         back to `default_lang` (the user's language) when the text gives no clue."""

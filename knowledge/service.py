@@ -51,6 +51,14 @@ class Knowledge:
         route = loaded.router.route(text, default_lang=default_lang)
         return route, loaded.renderer.answer(route, today, profile=profile)
 
+    @property
+    def router(self) -> Router:
+        return self._loaded.router
+
+    @property
+    def renderer(self) -> AnswerRenderer:
+        return self._loaded.renderer
+
     def topic_answer(
         self, topic: str, lang: str, today: date, profile: dict[str, str | None] | None = None
     ) -> Answer:

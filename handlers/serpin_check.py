@@ -1,0 +1,107 @@
+"""Serpin check: uses the home region and settlement stored at onboarding, asks for them if
+they are unknown (and stores the answers), then shows eligibility and where one could study."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery
+
+from bot.config import Settings
+from bot.i18n import Translator
+from bot.models import Settlement, User
+from handlers.callbacks import MenuCb, RegionCb, SettlementCb
+from handlers.common import Send, profile_of, send_long, sender, today
+from handlers.keyboards import journey_end_keyboard, region_keyboard, settlement_keyboard
+from knowledge.service import Knowledge
+
+
+class SerpinCheck(StatesGroup):
+    region = State()
+    settlement = State()
+
+
+async def show(
+    send: Send,
+    state: FSMContext,
+    user: User,
+    t: Translator,
+    knowledge: Knowledge,
+    settings: Settings,
+) -> None:
+    await state.clear()
+    answer = knowledge.topic_answer("serpin", t.lang, today(settings), profile_of(user))
+    await send_long(send, answer.html, reply_markup=journey_end_keyboard(t))
+
+
+async def next_step(
+    send: Send,
+    state: FSMContext,
+    user: User,
+    t: Translator,
+    knowledge: Knowledge,
+    settings: Settings,
+) -> None:
+    if user.region is None:
+        await state.set_state(SerpinCheck.region)
+        await send(t("serpin_check.region_prompt"), reply_markup=region_keyboard(t.lang, None))
+    elif user.settlement is None:
+        await state.set_state(SerpinCheck.settlement)
+        await send(t("settlement.prompt"), reply_markup=settlement_keyboard(t, None))
+    else:
+        await show(send, state, user, t, knowledge, settings)
+
+
+async def start(
+    callback: CallbackQuery,
+    state: FSMContext,
+    user: User,
+    t: Translator,
+    knowledge: Knowledge,
+    settings: Settings,
+) -> None:
+    await callback.answer()
+    await next_step(sender(callback), state, user, t, knowledge, settings)
+
+
+async def chose_region(
+    callback: CallbackQuery,
+    callback_data: RegionCb,
+    state: FSMContext,
+    user: User,
+    t: Translator,
+    knowledge: Knowledge,
+    settings: Settings,
+) -> None:
+    region = knowledge.kb.region(callback_data.code)
+    if region is None:
+        await callback.answer(t.plain("errors.stale_button"), show_alert=True)
+        return
+    await callback.answer()
+    user.region = region.code
+    if region.kind == "city":
+        user.settlement = Settlement.CITY
+    await next_step(sender(callback), state, user, t, knowledge, settings)
+
+
+async def chose_settlement(
+    callback: CallbackQuery,
+    callback_data: SettlementCb,
+    state: FSMContext,
+    user: User,
+    t: Translator,
+    knowledge: Knowledge,
+    settings: Settings,
+) -> None:
+    await callback.answer()
+    user.settlement = callback_data.kind
+    await next_step(sender(callback), state, user, t, knowledge, settings)
+
+
+def build_router() -> Router:
+    router = Router(name="serpin_check")
+    router.callback_query.register(start, MenuCb.filter(F.action == "serpin"))
+    router.callback_query.register(chose_region, SerpinCheck.region, RegionCb.filter())
+    router.callback_query.register(chose_settlement, SerpinCheck.settlement, SettlementCb.filter())
+    return router

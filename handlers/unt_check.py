@@ -1,0 +1,415 @@
+"""The UNT check wizard (and the grant outlook, the same steps with a different ending):
+subject pair → scores (five parts in one message, one by one, or a total) → target (a field,
+a programme group the pair opens, or a typed code/name) → verdict card.
+
+A wrong answer gets a specific message and the same step again; the state lives in the
+database, so a restart in the middle loses nothing."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any
+
+from aiogram import F, Router
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.config import Settings
+from bot.i18n import Translator
+from bot.models import User
+from handlers.callbacks import MenuCb, PairCb, TargetCb, UntCb
+from handlers.common import Send, profile_of, send_long, sender, today
+from handlers.keyboards import journey_end_keyboard
+from knowledge.base import KnowledgeBase
+from knowledge.router import Route
+from knowledge.rules import PART_IDS, RuleInputError, admission_year, check_unt
+from knowledge.service import Knowledge
+from knowledge.text import Entities, skeleton
+
+FIELDS = ("general", "national", "pedagogy", "law", "healthcare", "agriculture")
+PAIRS_SHOWN = 10
+GROUPS_PER_PAGE = 6
+_NUMBER = re.compile(r"-?\d+")
+
+
+class UntCheck(StatesGroup):
+    pair = State()
+    scores = State()
+    part = State()
+    target = State()
+
+
+def common_pairs(kb: KnowledgeBase) -> list[tuple[str, ...]]:
+    """The subject pairs that open the most programme groups, most first."""
+    counts: Counter[tuple[str, ...]] = Counter()
+    for group in kb.programme_groups.groups:
+        for pair in group.pairs.value:
+            counts[tuple(pair)] += 1
+    return [pair for pair, _ in counts.most_common(PAIRS_SHOWN)]
+
+
+def subject_names(kb: KnowledgeBase, pair: list[str], lang: str) -> list[str]:
+    return [kb.subject(s).name.get(lang) if kb.subject(s) else s for s in pair]  # type: ignore[union-attr]
+
+
+def part_name(kb: KnowledgeBase, part: str, pair: list[str], lang: str) -> str:
+    """Profile parts are named after the chosen subjects."""
+    if part in ("profile1", "profile2") and len(pair) == 2:
+        return subject_names(kb, pair, lang)[0 if part == "profile1" else 1]
+    return next(p.name.get(lang) for p in kb.unt.parts if p.id == part)
+
+
+def pair_keyboard(kb: KnowledgeBase, t: Translator) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for pair in common_pairs(kb):
+        label = " + ".join(subject_names(kb, list(pair), t.lang))
+        builder.button(text=label, callback_data=PairCb(pair="+".join(pair)))
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def target_keyboard(
+    kb: KnowledgeBase, t: Translator, pair: list[str], page: int = 0
+) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for field in FIELDS:
+        builder.button(
+            text=t.plain(f"unt.field_{field}"), callback_data=TargetCb(kind="field", value=field)
+        )
+    groups = kb.groups_for_pair(pair)
+    shown = groups[page * GROUPS_PER_PAGE : (page + 1) * GROUPS_PER_PAGE]
+    for group in shown:
+        label = f"{group.code} {group.name.get(t.lang)}"[:60]
+        builder.button(text=label, callback_data=TargetCb(kind="group", value=group.code))
+    more = (page + 1) * GROUPS_PER_PAGE < len(groups)
+    if more:
+        builder.button(
+            text=t.plain("unt.more"), callback_data=TargetCb(kind="page", value=str(page + 1))
+        )
+    builder.adjust(2, 2, 2, *([1] * (len(shown) + int(more))))
+    return builder.as_markup()
+
+
+async def begin(
+    send: Send, state: FSMContext, t: Translator, knowledge: Knowledge, mode: str
+) -> None:
+    await state.set_state(UntCheck.pair)
+    await state.set_data({"mode": mode})
+    await send(t("unt.pair_prompt"), reply_markup=pair_keyboard(knowledge.kb, t))
+
+
+async def start_from_menu(
+    callback: CallbackQuery,
+    callback_data: MenuCb,
+    state: FSMContext,
+    t: Translator,
+    knowledge: Knowledge,
+) -> None:
+    await callback.answer()
+    await begin(
+        sender(callback),
+        state,
+        t,
+        knowledge,
+        "grant" if callback_data.action == "grant" else "check",
+    )
+
+
+async def ask_scores(send: Send, state: FSMContext, t: Translator, knowledge: Knowledge) -> None:
+    data = await state.get_data()
+    pair = data["pair"]
+    names = subject_names(knowledge.kb, pair, t.lang)
+    if len(names) == 1:  # the creative exam stands for both profile parts
+        names = names * 2
+    builder = InlineKeyboardBuilder()
+    builder.button(text=t.plain("unt.one_by_one"), callback_data=UntCb(action="one_by_one"))
+    await state.set_state(UntCheck.scores)
+    await send(t("unt.scores_prompt", p1=names[0], p2=names[1]), reply_markup=builder.as_markup())
+
+
+async def chose_pair(
+    callback: CallbackQuery,
+    callback_data: PairCb,
+    state: FSMContext,
+    t: Translator,
+    knowledge: Knowledge,
+) -> None:
+    pair = callback_data.pair.split("+")
+    if not all(knowledge.kb.subject(s) for s in pair) or len(pair) not in (1, 2):
+        await callback.answer(t.plain("errors.stale_button"), show_alert=True)
+        return
+    await callback.answer()
+    await state.update_data(pair=pair)
+    await ask_scores(sender(callback), state, t, knowledge)
+
+
+async def typed_pair(
+    message: Message, state: FSMContext, t: Translator, knowledge: Knowledge
+) -> None:
+    subjects = knowledge.router.find_entities(message.text or "").subjects
+    if len(subjects) != 2:
+        await message.answer(t("unt.pair_typed_bad"), reply_markup=pair_keyboard(knowledge.kb, t))
+        return
+    await state.update_data(pair=subjects)
+    await ask_scores(message.answer, state, t, knowledge)
+
+
+def _score_error(t: Translator, kb: KnowledgeBase, pair: list[str], error: RuleInputError) -> str:
+    p = error.params
+    if error.code == "part_above_max":
+        return t(
+            "unt.part_above_max",
+            part=part_name(kb, p["part"], pair, t.lang),
+            max=p["max"],
+            value=p["value"],
+        )
+    if error.code == "total_above_max":
+        return t("unt.total_above_max", max=p["max"], value=p["value"])
+    if error.code == "negative":
+        return t("unt.negative")
+    return t("unt.not_numbers")
+
+
+async def typed_scores(
+    message: Message, state: FSMContext, t: Translator, knowledge: Knowledge, settings: Settings
+) -> None:
+    kb = knowledge.kb
+    data = await state.get_data()
+    numbers = [int(n) for n in _NUMBER.findall(message.text or "")]
+    if not numbers:
+        await message.answer(t("unt.not_numbers"))
+        return
+    if len(numbers) not in (1, len(PART_IDS)):
+        await message.answer(t("unt.wrong_count", count=len(numbers)))
+        return
+    score: dict[str, Any] = (
+        {"scores": numbers} if len(numbers) == len(PART_IDS) else {"total": numbers[0]}
+    )
+    try:
+        check_unt(kb, **score, year=admission_year(today(settings)))
+    except RuleInputError as error:
+        await message.answer(_score_error(t, kb, data["pair"], error))
+        return
+    await state.update_data(**score)
+    await ask_target(message.answer, state, t, knowledge)
+
+
+async def one_by_one(
+    callback: CallbackQuery, state: FSMContext, t: Translator, knowledge: Knowledge
+) -> None:
+    await callback.answer()
+    await state.update_data(parts=[])
+    await state.set_state(UntCheck.part)
+    await ask_part(sender(callback), state, t, knowledge)
+
+
+async def ask_part(send: Send, state: FSMContext, t: Translator, knowledge: Knowledge) -> None:
+    data = await state.get_data()
+    index = len(data.get("parts", []))
+    part = PART_IDS[index]
+    maximum = next(p.max_points.value for p in knowledge.kb.unt.parts if p.id == part)
+    await send(
+        t("unt.part_prompt", part=part_name(knowledge.kb, part, data["pair"], t.lang), max=maximum)
+    )
+
+
+async def typed_part(
+    message: Message, state: FSMContext, t: Translator, knowledge: Knowledge
+) -> None:
+    data = await state.get_data()
+    parts: list[int] = data.get("parts", [])
+    numbers = [int(n) for n in _NUMBER.findall(message.text or "")]
+    if len(numbers) != 1:
+        await message.answer(t("unt.not_numbers"))
+        await ask_part(message.answer, state, t, knowledge)
+        return
+    part = PART_IDS[len(parts)]
+    maximum = next(p.max_points.value for p in knowledge.kb.unt.parts if p.id == part)
+    value = numbers[0]
+    if value < 0:
+        await message.answer(t("unt.negative"))
+        return
+    if value > maximum:
+        name = part_name(knowledge.kb, part, data["pair"], t.lang)
+        await message.answer(t("unt.part_above_max", part=name, max=maximum, value=value))
+        return
+    parts.append(value)
+    await state.update_data(parts=parts)
+    if len(parts) < len(PART_IDS):
+        await ask_part(message.answer, state, t, knowledge)
+        return
+    await state.update_data(scores=parts)
+    await ask_target(message.answer, state, t, knowledge)
+
+
+async def ask_target(
+    send: Send, state: FSMContext, t: Translator, knowledge: Knowledge, page: int = 0
+) -> None:
+    data = await state.get_data()
+    await state.set_state(UntCheck.target)
+    await send(
+        t("unt.target_prompt"), reply_markup=target_keyboard(knowledge.kb, t, data["pair"], page)
+    )
+
+
+def search_groups(kb: KnowledgeBase, query: str) -> list[Any]:
+    code = re.search(r"[BbВв]\s?(\d{3})", query)
+    if code and kb.group(f"B{code.group(1)}"):
+        return [kb.group(f"B{code.group(1)}")]
+    needle = skeleton(query).strip()
+    if len(needle) < 3:
+        return []
+    return [
+        g
+        for g in kb.programme_groups.groups
+        if any(needle in skeleton(name) for name in (g.name.kk, g.name.ru, g.name.en))
+    ][:8]
+
+
+async def typed_target(
+    message: Message,
+    state: FSMContext,
+    user: User,
+    t: Translator,
+    knowledge: Knowledge,
+    settings: Settings,
+) -> None:
+    query = (message.text or "").strip()
+    found = search_groups(knowledge.kb, query)
+    if len(found) == 1:
+        await finish(message.answer, state, user, t, knowledge, settings, group=found[0].code)
+        return
+    if not found:
+        await message.answer(t("unt.no_group_found", query=query))
+        return
+    builder = InlineKeyboardBuilder()
+    for group in found:
+        builder.button(
+            text=f"{group.code} {group.name.get(t.lang)}"[:60],
+            callback_data=TargetCb(kind="group", value=group.code),
+        )
+    builder.adjust(1)
+    await message.answer(t("unt.found_groups", query=query), reply_markup=builder.as_markup())
+
+
+async def chose_target(
+    callback: CallbackQuery,
+    callback_data: TargetCb,
+    state: FSMContext,
+    user: User,
+    t: Translator,
+    knowledge: Knowledge,
+    settings: Settings,
+) -> None:
+    kb = knowledge.kb
+    if callback_data.kind == "page":
+        if not callback_data.value.isdigit():
+            await callback.answer(t.plain("errors.stale_button"), show_alert=True)
+            return
+        await callback.answer()
+        await ask_target(sender(callback), state, t, knowledge, page=int(callback_data.value))
+        return
+    valid = (
+        kb.group(callback_data.value)
+        if callback_data.kind == "group"
+        else callback_data.value in FIELDS
+    )
+    if not valid:
+        await callback.answer(t.plain("errors.stale_button"), show_alert=True)
+        return
+    await callback.answer()
+    target = (
+        {"group": callback_data.value}
+        if callback_data.kind == "group"
+        else {"field": callback_data.value}
+    )
+    await finish(sender(callback), state, user, t, knowledge, settings, **target)
+
+
+async def finish(
+    send: Send,
+    state: FSMContext,
+    user: User,
+    t: Translator,
+    knowledge: Knowledge,
+    settings: Settings,
+    *,
+    group: str | None = None,
+    field: str | None = None,
+) -> None:
+    data = await state.get_data()
+    numbers = data.get("scores") or [data["total"]]
+    pair = data["pair"]
+    entities = Entities(
+        numbers=list(numbers),
+        scores=list(numbers),
+        subjects=list(pair),
+        group_codes=[group] if group else [],
+        fields=[field] if field and field != "general" else [],
+    )
+    topic = "grant_chance" if data.get("mode") == "grant" else "threshold"
+    answer = knowledge.renderer.answer(
+        Route(topic, 1.0, t.lang, entities), today(settings), lang=t.lang, profile=profile_of(user)
+    )
+    # Keep the result (not the wizard) so "grant chances for this" can reuse it.
+    await state.set_state(None)
+    await state.set_data({"last_unt": {**data, "group": group, "field": field}})
+    extra = [(t.plain("unt.check_another"), UntCb(action="check_another"))]
+    if topic == "threshold":
+        extra.insert(0, (t.plain("unt.to_grant"), UntCb(action="to_grant")))
+    await send_long(send, answer.html, reply_markup=journey_end_keyboard(t, *extra))
+
+
+async def after_result(
+    callback: CallbackQuery,
+    callback_data: UntCb,
+    state: FSMContext,
+    user: User,
+    t: Translator,
+    knowledge: Knowledge,
+    settings: Settings,
+) -> None:
+    await callback.answer()
+    last = (await state.get_data()).get("last_unt")
+    if callback_data.action == "to_grant" and last:
+        await state.set_data({**last, "mode": "grant"})
+        await finish(
+            sender(callback),
+            state,
+            user,
+            t,
+            knowledge,
+            settings,
+            group=last.get("group"),
+            field=last.get("field"),
+        )
+        return
+    await begin(
+        sender(callback),
+        state,
+        t,
+        knowledge,
+        "grant" if callback_data.action == "to_grant" else "check",
+    )
+
+
+def build_router() -> Router:
+    router = Router(name="unt_check")
+    typed = ~F.text.startswith("/")
+    router.callback_query.register(start_from_menu, MenuCb.filter(F.action.in_({"unt", "grant"})))
+    router.callback_query.register(chose_pair, UntCheck.pair, PairCb.filter())
+    router.message.register(typed_pair, UntCheck.pair, F.text, typed)
+    router.callback_query.register(
+        one_by_one, UntCheck.scores, UntCb.filter(F.action == "one_by_one")
+    )
+    router.message.register(typed_scores, UntCheck.scores, F.text, typed)
+    router.message.register(typed_part, UntCheck.part, F.text, typed)
+    router.callback_query.register(chose_target, UntCheck.target, TargetCb.filter())
+    router.message.register(typed_target, UntCheck.target, F.text, typed)
+    router.callback_query.register(
+        after_result, UntCb.filter(F.action.in_({"check_another", "to_grant"}))
+    )
+    return router
