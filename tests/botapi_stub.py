@@ -238,6 +238,10 @@ class StubBotAPI:
                     }  # type: ignore[union-attr]
                 else:
                     params[part.name] = _decode_field(part.name or "", await part.text())  # type: ignore[union-attr]
+            # Files travel as "attach://<part name>" references, resolved as the Bot API does.
+            for key, value in list(params.items()):
+                if isinstance(value, str) and value.startswith("attach://"):
+                    params[key] = params.pop(value.removeprefix("attach://"), value)
             return params
         form = await request.post()
         return {k: _decode_field(k, str(v)) for k, v in form.items()}
