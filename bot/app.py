@@ -21,11 +21,13 @@ from aiohttp import web
 
 from bot.config import Settings
 from bot.db import Database
+from bot.delivery import DeliveryWorker
 from bot.fsm_storage import SQLModelStorage
 from bot.i18n import I18n
 from bot.isolation import KeyedLockIsolation
 from bot.middlewares import DbSessionMiddleware, InputGuardMiddleware, UserMiddleware
 from handlers import build_root_router
+from handlers.broadcast import progress_text
 from knowledge.service import Knowledge
 
 logger = logging.getLogger("talapker")
@@ -49,7 +51,11 @@ def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
 
 
 def create_dispatcher(
-    settings: Settings, database: Database, i18n: I18n, knowledge: Knowledge
+    settings: Settings,
+    database: Database,
+    i18n: I18n,
+    knowledge: Knowledge,
+    delivery: DeliveryWorker,
 ) -> Dispatcher:
     dispatcher = Dispatcher(
         storage=SQLModelStorage(database),
@@ -58,6 +64,7 @@ def create_dispatcher(
         database=database,
         i18n=i18n,
         knowledge=knowledge,
+        delivery=delivery,
     )
     dispatcher.update.outer_middleware(DbSessionMiddleware(database))
     dispatcher.update.outer_middleware(UserMiddleware(settings, i18n))
@@ -74,7 +81,10 @@ class TalapkerApp:
     database: Database
     bot: Bot
     dispatcher: Dispatcher
+    delivery: DeliveryWorker
     _webhook_runner: web.AppRunner | None = field(default=None, init=False)
+    _delivery_task: asyncio.Task[None] | None = field(default=None, init=False)
+    _delivery_stop: asyncio.Event | None = field(default=None, init=False)
 
     @classmethod
     async def create(cls, settings: Settings, session: BaseSession | None = None) -> TalapkerApp:
@@ -82,12 +92,33 @@ class TalapkerApp:
         database = Database(settings.database_url)
         await database.upgrade()
         i18n = I18n()
+        bot = create_bot(settings, session)
+        delivery = DeliveryWorker(
+            bot,
+            database,
+            rate=settings.delivery_rate,
+            concurrency=settings.delivery_concurrency,
+            max_attempts=settings.delivery_max_attempts,
+            progress_text=progress_text(i18n),
+        )
         return cls(
             settings=settings,
             database=database,
-            bot=create_bot(settings, session),
-            dispatcher=create_dispatcher(settings, database, i18n, knowledge),
+            bot=bot,
+            dispatcher=create_dispatcher(settings, database, i18n, knowledge, delivery),
+            delivery=delivery,
         )
+
+    def start_delivery(self) -> None:
+        """Send the outbox in the background of this process (the all-in-one role)."""
+        self._delivery_stop = asyncio.Event()
+        self._delivery_task = asyncio.create_task(self.delivery.run(self._delivery_stop))
+
+    async def stop_delivery(self) -> None:
+        if self._delivery_task is not None and self._delivery_stop is not None:
+            self._delivery_stop.set()
+            await self._delivery_task
+            self._delivery_task = None
 
     async def set_commands(self) -> None:
         i18n: I18n = self.dispatcher["i18n"]
@@ -160,6 +191,7 @@ class TalapkerApp:
         logger.info("shutting down")
 
     async def close(self) -> None:
+        await self.stop_delivery()
         if self._webhook_runner is not None:
             # cleanup() stops accepting requests and waits for the handlers in flight.
             await self._webhook_runner.cleanup()
@@ -172,6 +204,7 @@ class TalapkerApp:
 
 async def run(settings: Settings) -> None:
     app = await TalapkerApp.create(settings)
+    app.start_delivery()
     try:
         if settings.webhook_url:
             await app.run_webhook()

@@ -188,6 +188,114 @@ def _cmd_keleshek(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _sender_stop_event() -> asyncio.Event:
+    """Set on SIGTERM/SIGINT: the sender finishes the messages in flight and returns."""
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def _drain(settings: Settings, campaign_id: int | None) -> int:
+    from bot.app import create_bot
+    from bot.db import Database
+    from bot.delivery import DeliveryWorker, campaign_stats, finish_campaigns
+
+    database = Database(settings.database_url)
+    await database.upgrade()
+    bot = create_bot(settings)
+    worker = DeliveryWorker(
+        bot,
+        database,
+        rate=settings.delivery_rate,
+        concurrency=settings.delivery_concurrency,
+        max_attempts=settings.delivery_max_attempts,
+    )
+    stop = _sender_stop_event()
+    try:
+        await worker.run(stop, until_idle=True)
+        await finish_campaigns(database)
+        if campaign_id is not None:
+            stats = await campaign_stats(database, campaign_id)
+            print(
+                f"campaign {campaign_id}: delivered {stats.sent}, blocked {stats.blocked}, "
+                f"failed {stats.failed}, pending {stats.pending} of {stats.total}; "
+                f"{stats.duration:.0f} s, {stats.rate:.1f} messages/s"
+            )
+        return 130 if stop.is_set() else 0
+    finally:
+        await bot.session.close()
+        await database.dispose()
+
+
+def _cmd_broadcast(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.db import Database
+    from bot.delivery import Audience, count_audience, enqueue
+
+    audience = Audience(
+        language=args.lang, role=args.role, region=args.region, settlement=args.settlement
+    )
+
+    async def main() -> int:
+        database = Database(settings.database_url)
+        await database.upgrade()
+        try:
+            count = await count_audience(database, audience)
+            print(f"recipients: {count}")
+            if args.dry_run or count == 0:
+                return 0
+            campaign, _ = await enqueue(
+                database, kind="broadcast", texts={"*": args.text}, audience=audience
+            )
+            print(f"campaign {campaign.id} queued")
+        finally:
+            await database.dispose()
+        if args.enqueue_only:
+            return 0
+        if settings.bot_token is None:
+            print("talapker: BOT_TOKEN is not set; the running bot will send it", file=sys.stderr)
+            return 0
+        return await _drain(settings, campaign.id)
+
+    _configure_logging("WARNING")
+    return asyncio.run(main())
+
+
+def _cmd_outbox(settings: Settings, args: argparse.Namespace) -> int:
+    import sqlalchemy as sa
+
+    from bot.db import Database
+    from bot.models import OutboxMessage
+
+    _configure_logging("WARNING")
+    if args.outbox_command == "drain":
+        if settings.bot_token is None:
+            print("talapker: BOT_TOKEN is not set", file=sys.stderr)
+            return 2
+        return asyncio.run(_drain(settings, None))
+
+    async def status() -> None:
+        database = Database(settings.database_url)
+        try:
+            async with database.session() as session:
+                rows = (
+                    await session.exec(
+                        sa.select(OutboxMessage.status, sa.func.count()).group_by(
+                            OutboxMessage.status
+                        )
+                    )
+                ).all()
+            print(" ".join(f"{name}={count}" for name, count in sorted(rows)) or "empty")
+        finally:
+            await database.dispose()
+
+    asyncio.run(status())
+    return 0
+
+
 def _cmd_kb(settings: Settings, args: argparse.Namespace) -> int:
     from collections import Counter
     from pathlib import Path
@@ -263,6 +371,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ask.add_argument("--json", action="store_true", help="one JSON object per answer")
     ask.set_defaults(handler=_cmd_ask)
+
+    broadcast = sub.add_parser("broadcast", help="send a text to a segment of users")
+    broadcast.add_argument("--text", required=True, help="the message (Telegram HTML allowed)")
+    broadcast.add_argument(
+        "--lang", choices=["kk", "ru", "en"], help="only users with this language"
+    )
+    broadcast.add_argument(
+        "--role", choices=["applicant", "parent", "staff"], help="only this role"
+    )
+    broadcast.add_argument("--region", help="only this home region (code, e.g. turkistan)")
+    broadcast.add_argument(
+        "--settlement", choices=["city", "rural"], help="only city or rural users"
+    )
+    broadcast.add_argument("--dry-run", action="store_true", help="only count the recipients")
+    broadcast.add_argument(
+        "--enqueue-only", action="store_true", help="leave sending to the running bot"
+    )
+    broadcast.set_defaults(handler=_cmd_broadcast)
+
+    outbox = sub.add_parser("outbox", help="the delivery queue")
+    outbox_sub = outbox.add_subparsers(dest="outbox_command", required=True)
+    outbox_sub.add_parser("drain", help="send everything due, then exit (resumes after a crash)")
+    outbox_sub.add_parser("status", help="count the queued messages by status")
+    outbox.set_defaults(handler=_cmd_outbox)
 
     keleshek = sub.add_parser("keleshek", help="project Keleshek education savings to age 18")
     keleshek.add_argument("--birth", required=True, help="child's birth date, YYYY-MM-DD")

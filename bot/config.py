@@ -18,6 +18,7 @@ LANGUAGES: tuple[Language, ...] = ("kk", "ru", "en")
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///talapker.db"
 TELEGRAM_API_URL = "https://api.telegram.org"
+TELEGRAM_MAX_RATE = 30.0
 
 
 class SettingsError(Exception):
@@ -44,6 +45,10 @@ class Settings(BaseSettings):
     # A yearly tuition figure the admissions office chooses; Keleshek projections then say how
     # many years of study the savings would pay for. Unset: that line is left out.
     tuition_per_year_kzt: int | None = Field(default=None, gt=0)
+    # Outbound delivery (broadcasts and reminders). Telegram allows about 30 messages a second.
+    delivery_rate: float = Field(default=25.0, gt=0, le=1000)
+    delivery_concurrency: int = Field(default=4, ge=1, le=32)
+    delivery_max_attempts: int = Field(default=5, ge=1, le=20)
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -136,6 +141,11 @@ def load_settings(**overrides: object) -> Settings:
             message = str(error["msg"]).removeprefix("Value error, ")
             problems.append(f"{name}: {message}")
         raise SettingsError("; ".join(problems)) from None
+    if settings.delivery_rate > TELEGRAM_MAX_RATE and settings.bot_api_url == TELEGRAM_API_URL:
+        raise SettingsError(
+            f"DELIVERY_RATE: at most {TELEGRAM_MAX_RATE:g} messages a second "
+            "with Telegram's servers"
+        )
     if settings.webhook_url and not settings.webhook_secret:
         raise SettingsError(
             "WEBHOOK_SECRET: required when WEBHOOK_URL is set, "

@@ -61,6 +61,7 @@ class UserMiddleware(BaseMiddleware):
         data["lang"] = lang
         data["t"] = self.i18n.translator(lang)
         data["is_staff"] = user is not None and self.is_staff(user)
+        data["is_admin"] = user is not None and self.settings.is_admin(user.id)
         return await handler(event, data)
 
     def is_staff(self, user: User) -> bool:

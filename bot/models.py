@@ -101,3 +101,79 @@ class AnswerVote(SQLModel, table=True):
     lang: str = Field(max_length=2)
     helpful: bool
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CampaignStatus(StrEnum):
+    SCHEDULED = "scheduled"  # waiting for scheduled_for
+    SENDING = "sending"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class Campaign(SQLModel, table=True):
+    """One message to many people: a staff broadcast, or a reminder for one calendar event and
+    lead time. `texts` maps a language to the text (HTML); "*" is for everyone else."""
+
+    __tablename__ = "campaigns"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)  # broadcast | reminder
+    # Makes enqueueing idempotent: a second campaign with the same key is refused.
+    dedupe_key: str | None = Field(default=None, max_length=128, unique=True)
+    texts: dict[str, str] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    photo: str | None = Field(default=None, max_length=256)  # Telegram file_id
+    document: str | None = Field(default=None, max_length=256)
+    audience: dict[str, Any] = Field(
+        default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False)
+    )
+    status: str = Field(default=CampaignStatus.SENDING, max_length=16, index=True)
+    scheduled_for: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_by: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Where the live progress message for staff is (edited, not re-sent).
+    progress_chat_id: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger))
+    progress_message_id: int | None = None
+    progress_lang: str | None = Field(default=None, max_length=2)
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"  # claimed by a sender; if the sender died, it goes back to pending
+    SENT = "sent"
+    BLOCKED = "blocked"
+    FAILED = "failed"
+
+
+class OutboxMessage(SQLModel, table=True):
+    """One message for one recipient of one campaign; the unique key makes enqueueing
+    idempotent and is what guarantees nobody gets a campaign twice."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        sa.UniqueConstraint("campaign_id", "user_id", name="uq_outbox_campaign_user"),
+        sa.Index("ix_outbox_status_next_attempt", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaigns.id", index=True)
+    user_id: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False, index=True))
+    status: str = Field(default=OutboxStatus.PENDING, max_length=16)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=300)
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who did what with staff powers, and when."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    actor_id: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False, index=True))
+    action: str = Field(max_length=32)
+    details: dict[str, Any] = Field(
+        default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False)
+    )
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)

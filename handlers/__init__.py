@@ -10,6 +10,7 @@ from aiogram.types import Message
 
 from bot.i18n import Translator
 from handlers import (
+    broadcast,
     errors,
     fallback,
     keleshek,
@@ -51,6 +52,7 @@ def build_root_router() -> Router:
         keleshek.build_router(),
         menu.build_router(),
         staff.build_router(),
+        broadcast.build_router(),
         questions.build_router(),
         fallback.build_router(),
     ):

@@ -76,3 +76,13 @@ class KeleshekCb(CallbackData, prefix="kel"):
 class FeedbackCb(CallbackData, prefix="fb"):
     topic: str
     helpful: bool
+
+
+class AudienceCb(CallbackData, prefix="aud"):
+    kind: Literal["all", "role", "language", "region", "settlement", "pick_language", "pick_region"]
+    value: str = ""
+
+
+class BroadcastCb(CallbackData, prefix="bc"):
+    action: Literal["send", "schedule", "cancel", "cancel_scheduled"]
+    campaign_id: int = 0

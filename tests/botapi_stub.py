@@ -62,11 +62,13 @@ class StubBotAPI:
         self._app_languages: dict[int, str] = {}
         # Misbehaviour knobs.
         self.blocked_chats: set[int] = set()
+        self.bad_request_chats: set[int] = set()
+        self.failing_chats: set[int] = set()
         self.fail_next: dict[str, int] = {}
         self.rate_limit_per_second: float | None = None
         self.retry_after = 1
         self._window_start = 0.0
-        self._window_count = 0
+        self._tokens = 0.0
         self._runner: web.AppRunner | None = None
         self.base_url = ""
 
@@ -184,6 +186,14 @@ class StubBotAPI:
             and (chat_id is None or c.params.get("chat_id") == chat_id)
         ]
 
+    def delivered(self, method: str = "sendMessage") -> list[int]:
+        """Chat ids that successfully got a message, once per message (duplicates repeat)."""
+        return [
+            c.params["chat_id"]
+            for c in self.calls
+            if c.method == method.lower() and c.status == 200
+        ]
+
     def texts_to(self, chat_id: int) -> list[str]:
         """Texts the bot sent or edited in a chat, in order."""
         return [
@@ -247,13 +257,20 @@ class StubBotAPI:
         return {k: _decode_field(k, str(v)) for k, v in form.items()}
 
     def _rate_limited(self) -> bool:
+        """A token bucket: `rate_limit_per_second` tokens a second, bursts up to one second's
+        worth. A sender pacing itself at the limit never trips it."""
         if self.rate_limit_per_second is None:
             return False
         now = time.monotonic()
-        if now - self._window_start >= 1.0:
-            self._window_start, self._window_count = now, 0
-        self._window_count += 1
-        return self._window_count > self.rate_limit_per_second
+        rate = self.rate_limit_per_second
+        if self._window_start == 0.0:
+            self._window_start, self._tokens = now, rate
+        self._tokens = min(rate, self._tokens + (now - self._window_start) * rate)
+        self._window_start = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return False
+        return True
 
     async def _record(self, method: str, params: dict[str, Any], status: int, result: Any) -> None:
         async with self._changed:
@@ -286,12 +303,13 @@ class StubBotAPI:
                     "description": f"Too Many Requests: retry after {self.retry_after}",
                     "parameters": {"retry_after": self.retry_after},
                 }
-            if params.get("chat_id") in self.blocked_chats:
-                return 403, {
-                    "ok": False,
-                    "error_code": 403,
-                    "description": "Forbidden: bot was blocked by the user",
-                }
+            chat = params.get("chat_id")
+            if chat in self.blocked_chats:
+                return 403, _body(403, "Forbidden: bot was blocked by the user")
+            if chat in self.bad_request_chats:
+                return 400, _body(400, "Bad Request: chat not found")
+            if chat in self.failing_chats:
+                return 502, _body(502, "Bad Gateway")
         return 200, None
 
     async def _get_updates(self, params: dict[str, Any]) -> web.Response:
@@ -366,6 +384,10 @@ class StubBotAPI:
                 "pending_update_count": 0,
             }
         return True
+
+
+def _body(status: int, description: str) -> dict[str, Any]:
+    return {"ok": False, "error_code": status, "description": description}
 
 
 def _error(status: int, description: str) -> web.Response:

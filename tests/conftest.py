@@ -80,6 +80,20 @@ def make_settings(database_url: str, stub: StubBotAPI) -> Callable[..., Settings
     return make
 
 
+async def eventually(
+    read: Callable[[], Awaitable[Any]], check: Callable[[Any], bool], timeout: float = 5.0
+) -> Any:
+    """`read()` until `check` holds: replies go out before the update's transaction commits."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await read()
+        if check(value):
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"never true; last value {value!r}")
+        await asyncio.sleep(0.02)
+
+
 class RunningBot:
     """A TalapkerApp polling the stub server in a background task."""
 
@@ -121,6 +135,7 @@ async def start_polling(
 
     async def start(**overrides: Any) -> RunningBot:
         app = await TalapkerApp.create(make_settings(**overrides))
+        app.start_delivery()  # like `talapker run`: the outbox is sent in the background
         task = asyncio.create_task(app.run_polling(handle_signals=False))
         bot = RunningBot(app, task)
         running.append(bot)

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from bot.models import AnswerVote
 from tests.botapi_stub import StubBotAPI
-from tests.conftest import RunningBot
+from tests.conftest import RunningBot, eventually
 from tests.test_e2e_polling import button_data, buttons, onboard
 
 TEXTS = {
@@ -323,6 +323,10 @@ async def test_answer_feedback_is_stored_per_topic(
     assert [data for _, data in buttons(answer)] == ["fb:quotas:1", "fb:quotas:0"]
     await stub.press(user, "fb:quotas:0")
     await stub.wait_for_calls("editMessageReplyMarkup", chat_id=user)
-    async with polling_bot.app.database.session() as session:
-        votes = (await session.exec(sa.select(AnswerVote))).scalars().all()
-    assert [(v.topic, v.lang, v.helpful) for v in votes] == [("quotas", "ru", False)]
+
+    async def votes() -> list[tuple[str, str, bool]]:
+        async with polling_bot.app.database.session() as session:
+            rows = (await session.exec(sa.select(AnswerVote))).scalars().all()
+            return [(v.topic, v.lang, v.helpful) for v in rows]
+
+    assert await eventually(votes, bool) == [("quotas", "ru", False)]

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from bot.models import UnansweredQuestion
 from knowledge.base import DEFAULT_DATA_DIR
 from tests.botapi_stub import StubBotAPI
-from tests.conftest import RunningBot
+from tests.conftest import RunningBot, eventually
 from tests.test_e2e_polling import buttons
 
 
@@ -48,7 +48,7 @@ async def test_an_unclear_question_is_logged_without_the_user_and_offers_topics(
     labels = [label for label, _ in buttons(offer)]
     assert "🎯 Пороговые баллы" in labels
 
-    rows = await unanswered_rows(polling_bot)
+    rows = await eventually(lambda: unanswered_rows(polling_bot), lambda rows: len(rows) == 1)
     assert [(r.text, r.lang, r.topic_guess) for r in rows] == [
         ("посоветуй хороший фильм на вечер", "ru", "out_of_scope")
     ]
