@@ -29,10 +29,11 @@ from bot.middlewares import DbSessionMiddleware, InputGuardMiddleware, UserMiddl
 from handlers import build_root_router
 from handlers.broadcast import progress_text
 from knowledge.service import Knowledge
+from scheduler.service import ReminderScheduler
 
 logger = logging.getLogger("talapker")
 
-COMMANDS = ("start", "menu", "language", "help", "cancel")
+COMMANDS = ("start", "menu", "deadlines", "language", "help", "cancel")
 # Polling hands each update to its own task; this bounds how many run at once.
 MAX_CONCURRENT_UPDATES = 200
 SHUTDOWN_GRACE_SECONDS = 20.0
@@ -56,6 +57,7 @@ def create_dispatcher(
     i18n: I18n,
     knowledge: Knowledge,
     delivery: DeliveryWorker,
+    reminders: ReminderScheduler,
 ) -> Dispatcher:
     dispatcher = Dispatcher(
         storage=SQLModelStorage(database),
@@ -65,6 +67,7 @@ def create_dispatcher(
         i18n=i18n,
         knowledge=knowledge,
         delivery=delivery,
+        reminders=reminders,
     )
     dispatcher.update.outer_middleware(DbSessionMiddleware(database))
     dispatcher.update.outer_middleware(UserMiddleware(settings, i18n))
@@ -82,6 +85,7 @@ class TalapkerApp:
     bot: Bot
     dispatcher: Dispatcher
     delivery: DeliveryWorker
+    reminders: ReminderScheduler
     _webhook_runner: web.AppRunner | None = field(default=None, init=False)
     _delivery_task: asyncio.Task[None] | None = field(default=None, init=False)
     _delivery_stop: asyncio.Event | None = field(default=None, init=False)
@@ -100,17 +104,28 @@ class TalapkerApp:
             concurrency=settings.delivery_concurrency,
             max_attempts=settings.delivery_max_attempts,
             progress_text=progress_text(i18n),
+            quiet_hours=settings.waking_hours,
+            tz=settings.tz,
+        )
+        reminders = ReminderScheduler(
+            database, i18n, knowledge.kb, settings.tz, on_queued=delivery.wake.set
         )
         return cls(
             settings=settings,
             database=database,
             bot=bot,
-            dispatcher=create_dispatcher(settings, database, i18n, knowledge, delivery),
+            dispatcher=create_dispatcher(settings, database, i18n, knowledge, delivery, reminders),
             delivery=delivery,
+            reminders=reminders,
         )
 
+    async def start_background(self) -> None:
+        """The all-in-one role: the outbox sender and (if this process leads) the scheduler."""
+        self.start_delivery()
+        await self.reminders.start()
+
     def start_delivery(self) -> None:
-        """Send the outbox in the background of this process (the all-in-one role)."""
+        """Send the outbox in the background of this process."""
         self._delivery_stop = asyncio.Event()
         self._delivery_task = asyncio.create_task(self.delivery.run(self._delivery_stop))
 
@@ -191,6 +206,7 @@ class TalapkerApp:
         logger.info("shutting down")
 
     async def close(self) -> None:
+        await self.reminders.stop()
         await self.stop_delivery()
         if self._webhook_runner is not None:
             # cleanup() stops accepting requests and waits for the handlers in flight.
@@ -204,7 +220,7 @@ class TalapkerApp:
 
 async def run(settings: Settings) -> None:
     app = await TalapkerApp.create(settings)
-    app.start_delivery()
+    await app.start_background()
     try:
         if settings.webhook_url:
             await app.run_webhook()

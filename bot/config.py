@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     delivery_rate: float = Field(default=25.0, gt=0, le=1000)
     delivery_concurrency: int = Field(default=4, ge=1, le=32)
     delivery_max_attempts: int = Field(default=5, ge=1, le=20)
+    # Reminders are sent only between these local hours ("9-21": from 09:00 to 21:00).
+    reminder_hours: str = "9-21"
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -117,6 +119,24 @@ class Settings(BaseSettings):
         if value is not None and not value.is_dir():
             raise ValueError(f"{value} is not a folder")
         return value
+
+    @field_validator("reminder_hours")
+    @classmethod
+    def _check_reminder_hours(cls, value: str) -> str:
+        start, sep, end = value.partition("-")
+        if (
+            not sep
+            or not start.isdigit()
+            or not end.isdigit()
+            or not 0 <= int(start) < int(end) <= 24
+        ):
+            raise ValueError('must be like "9-21" (from hour to hour, local time)')
+        return value
+
+    @property
+    def waking_hours(self) -> tuple[int, int]:
+        start, _, end = self.reminder_hours.partition("-")
+        return int(start), int(end)
 
     @property
     def tz(self) -> ZoneInfo:

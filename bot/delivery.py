@@ -40,6 +40,7 @@ from bot.models import (
     CampaignStatus,
     OutboxMessage,
     OutboxStatus,
+    Subscription,
     User,
     UTCDateTime,
     utcnow,
@@ -62,6 +63,8 @@ class Audience:
     region: str | None = None
     settlement: str | None = None
     user_ids: tuple[int, ...] | None = None
+    # (event type, lead days): the users subscribed to that reminder.
+    subscription: tuple[str, int] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -89,6 +92,15 @@ class Audience:
                 clauses.append(getattr(User, name) == value)
         if self.user_ids is not None:
             clauses.append(User.id.in_(self.user_ids))  # type: ignore[attr-defined]
+        if self.subscription is not None:
+            event_type, lead = self.subscription
+            clauses.append(
+                User.id.in_(  # type: ignore[attr-defined]
+                    sa.select(Subscription.user_id).where(
+                        Subscription.event_type == event_type, Subscription.lead_days == lead
+                    )
+                )
+            )
         return sa.and_(*clauses)
 
 
@@ -236,7 +248,11 @@ class DeliveryWorker:
     rate: float = 25.0
     concurrency: int = 4
     max_attempts: int = 5
-    progress_text: Any = None  # callable(stats, final: bool) -> str, for staff progress messages
+    progress_text: Any = None  # callable(campaign, stats) -> str, for staff progress messages
+    # Reminders wait outside waking hours (local [start, end) hours); broadcasts do not.
+    quiet_hours: tuple[int, int] | None = None
+    tz: Any = None
+    clock: Any = utcnow
     _campaigns: dict[int, Campaign] = field(default_factory=dict)
     _last_to_chat: dict[int, float] = field(default_factory=dict)
     _next_slot: float = 0.0
@@ -350,6 +366,8 @@ class DeliveryWorker:
             .order_by(OutboxMessage.id)
             .limit(limit)
         )
+        if self.in_quiet_hours():
+            due = due.where(Campaign.kind != "reminder")
         if not self.database.is_sqlite:
             due = due.with_for_update(of=OutboxMessage, skip_locked=True)  # type: ignore[arg-type]
         async with self.database.session() as session:
@@ -375,6 +393,13 @@ class DeliveryWorker:
         claimed = [_Claimed(r[0], r[1], r[2], r[3], languages.get(r[1])) for r in rows]
         claimed.sort(key=lambda c: c.row_id)
         return claimed
+
+    def in_quiet_hours(self) -> bool:
+        if self.quiet_hours is None or self.tz is None:
+            return False
+        waking_start, waking_end = self.quiet_hours
+        hour = self.clock().astimezone(self.tz).hour
+        return not (waking_start <= hour < waking_end)
 
     async def _release(self, rows: list[_Claimed]) -> None:
         if not rows:

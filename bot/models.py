@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -61,6 +61,10 @@ class User(SQLModel, table=True):
     staff_granted: bool = Field(default=False)
     # False once Telegram says the user blocked the bot; broadcasts skip inactive users.
     is_active: bool = Field(default=True, index=True)
+    # Days before an event to remind this user (0: that morning), comma-separated.
+    reminder_leads: str = Field(
+        default="7,1", max_length=16, sa_column_kwargs={"server_default": "7,1"}
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -177,3 +181,36 @@ class AuditEntry(SQLModel, table=True):
         default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False)
     )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+
+class CalendarEntry(SQLModel, table=True):
+    """A dated admission event (seeded from knowledge/data/calendar.yaml, then kept by staff)."""
+
+    __tablename__ = "calendar_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=64, unique=True)  # stable id, e.g. grant_applications_2026
+    type: str = Field(max_length=32, index=True)
+    starts_on: date
+    ends_on: date | None = None
+    precision: str = Field(default="day", max_length=8)
+    titles: dict[str, str] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    audience: str = Field(default="everyone", max_length=16)
+    source: str = Field(default="", max_length=300)
+    confidence: str = Field(default="confirmed", max_length=16)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Subscription(SQLModel, table=True):
+    """A user wants reminders of one kind of event, a number of days before it (0: that
+    morning). One row per (user, event type, lead)."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (
+        sa.UniqueConstraint("user_id", "event_type", "lead_days", name="uq_subscription"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False, index=True))
+    event_type: str = Field(max_length=32, index=True)
+    lead_days: int = Field(default=1)

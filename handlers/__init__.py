@@ -11,6 +11,7 @@ from aiogram.types import Message
 from bot.i18n import Translator
 from handlers import (
     broadcast,
+    deadlines,
     errors,
     fallback,
     keleshek,
@@ -50,6 +51,7 @@ def build_root_router() -> Router:
         quota_check.build_router(),
         serpin_check.build_router(),
         keleshek.build_router(),
+        deadlines.build_router(),
         menu.build_router(),
         staff.build_router(),
         broadcast.build_router(),

@@ -86,3 +86,8 @@ class AudienceCb(CallbackData, prefix="aud"):
 class BroadcastCb(CallbackData, prefix="bc"):
     action: Literal["send", "schedule", "cancel", "cancel_scheduled"]
     campaign_id: int = 0
+
+
+class ReminderCb(CallbackData, prefix="rem"):
+    kind: Literal["type", "lead"]
+    value: str

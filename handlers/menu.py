@@ -7,15 +7,13 @@ from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
-from bot.config import Settings
 from bot.i18n import LANGUAGE_NAMES, I18n, Translator
 from bot.models import User
 from handlers.callbacks import LanguageCb, MenuCb
-from handlers.common import profile_of, send_long, sender, today
+from handlers.common import sender
 from handlers.keyboards import language_keyboard, main_menu_keyboard, profile_keyboard
 from handlers.onboarding import begin
 from knowledge.regions import region_by_code
-from knowledge.service import Knowledge
 
 # The other menu actions start journeys; their own routers take them.
 OWN_ACTIONS = {"show", "profile", "language", "help", "reonboard", "ask"}
@@ -90,15 +88,6 @@ async def menu_button(
             await begin(send, state, user, t, is_staff)
 
 
-async def deadlines_button(
-    callback: CallbackQuery, user: User, t: Translator, knowledge: Knowledge, settings: Settings
-) -> None:
-    """Upcoming admission dates (reminders arrive with the admission calendar)."""
-    await callback.answer()
-    answer = knowledge.topic_answer("deadlines", t.lang, today(settings), profile_of(user))
-    await send_long(sender(callback), answer.html)
-
-
 def build_router() -> Router:
     router = Router(name="menu")
     router.message.register(menu_command, Command("menu"))
@@ -107,5 +96,4 @@ def build_router() -> Router:
     router.message.register(cancel_command, Command("cancel"))
     router.callback_query.register(change_language, LanguageCb.filter())
     router.callback_query.register(menu_button, MenuCb.filter(F.action.in_(OWN_ACTIONS)))
-    router.callback_query.register(deadlines_button, MenuCb.filter(F.action == "deadlines"))
     return router

@@ -135,7 +135,7 @@ async def start_polling(
 
     async def start(**overrides: Any) -> RunningBot:
         app = await TalapkerApp.create(make_settings(**overrides))
-        app.start_delivery()  # like `talapker run`: the outbox is sent in the background
+        await app.start_background()  # like `talapker run`: sender and scheduler run too
         task = asyncio.create_task(app.run_polling(handle_signals=False))
         bot = RunningBot(app, task)
         running.append(bot)

@@ -1,0 +1,149 @@
+"""Deadline reminders: which (event, lead time) pairs exist, when each fires, and what firing
+does. Time is a parameter everywhere, so tests move a clock instead of sleeping for days.
+
+One reminder is one outbox campaign for all current subscribers of the event's type at that
+lead time, with the dedupe key `reminder:<event>:<date>:<lead>`: however often it fires (a
+missed job caught up at start-up, two schedulers), each subscriber gets it once. Moving an
+event changes the key, so the new date is reminded and the old one is not."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from bot.db import Database
+from bot.delivery import Audience, enqueue
+from bot.i18n import I18n
+from bot.models import CalendarEntry, Campaign, utcnow
+from knowledge.base import KnowledgeBase
+
+LEADS = (7, 1, 0)  # days before the event; 0 is the morning of the day
+REMIND_AT = {7: time(10, 0), 1: time(10, 0), 0: time(9, 0)}  # inside the default waking hours
+
+
+@dataclass(frozen=True)
+class PlannedReminder:
+    event_key: str
+    starts_on: date
+    lead: int
+    fire_at: datetime  # aware, UTC
+
+    @property
+    def job_id(self) -> str:
+        return f"reminder:{self.event_key}:{self.lead}"
+
+    @property
+    def dedupe_key(self) -> str:
+        return f"reminder:{self.event_key}:{self.starts_on.isoformat()}:{self.lead}"
+
+
+def fire_time(starts_on: date, lead: int, tz: ZoneInfo) -> datetime:
+    local = datetime.combine(starts_on - timedelta(days=lead), REMIND_AT[lead], tzinfo=tz)
+    return local.astimezone(ZoneInfo("UTC"))
+
+
+def still_useful(starts_on: date, now: datetime, tz: ZoneInfo) -> bool:
+    """A reminder is useful until the event's day is over; past events are never reminded."""
+    return now.astimezone(tz).date() <= starts_on
+
+
+def plan(events: Iterable[CalendarEntry], tz: ZoneInfo) -> list[PlannedReminder]:
+    """Every reminder of every event with a known day (month-only dates are not reminded)."""
+    return [
+        PlannedReminder(event.key, event.starts_on, lead, fire_time(event.starts_on, lead, tz))
+        for event in events
+        if event.precision == "day"
+        for lead in LEADS
+    ]
+
+
+def due_now(
+    planned: Iterable[PlannedReminder], now: datetime, tz: ZoneInfo
+) -> list[PlannedReminder]:
+    """What a start-up should still send: per event only the latest lead whose time has come
+    (someone who missed the 7-day reminder gets the 1-day one, not both at once)."""
+    latest: dict[str, PlannedReminder] = {}
+    for reminder in planned:
+        if reminder.fire_at <= now and still_useful(reminder.starts_on, now, tz):
+            current = latest.get(reminder.event_key)
+            if current is None or reminder.lead < current.lead:
+                latest[reminder.event_key] = reminder
+    return list(latest.values())
+
+
+def reminder_texts(i18n: I18n, event: CalendarEntry, lead: int, tz: ZoneInfo) -> dict[str, str]:
+    texts = {}
+    for lang in i18n.languages:
+        when = event.starts_on.strftime("%d.%m.%Y")
+        if event.ends_on:
+            when += " – " + event.ends_on.strftime("%d.%m.%Y")
+        title = event.titles.get(lang) or event.titles.get("en") or event.key
+        text = i18n.t(lang, f"calendar.reminder_{lead}", title=title, when=when)
+        if event.confidence != "confirmed":
+            text += "\n" + i18n.t(lang, "calendar.unconfirmed")
+        texts[lang] = text
+    return texts
+
+
+async def fire(
+    database: Database,
+    i18n: I18n,
+    event_key: str,
+    lead: int,
+    *,
+    now: datetime | None = None,
+    tz: ZoneInfo,
+) -> Campaign | None:
+    """Queue one reminder for the event's current subscribers, unless the event is gone, past,
+    or this reminder (for this date) was queued before."""
+    now = now or utcnow()
+    async with database.session() as session:
+        event = (
+            await session.exec(sa.select(CalendarEntry).where(CalendarEntry.key == event_key))
+        ).scalar_one_or_none()
+    if event is None or event.precision != "day" or not still_useful(event.starts_on, now, tz):
+        return None
+    reminder = PlannedReminder(
+        event.key, event.starts_on, lead, fire_time(event.starts_on, lead, tz)
+    )
+    campaign, created = await enqueue(
+        database,
+        kind="reminder",
+        texts=reminder_texts(i18n, event, lead, tz),
+        audience=Audience(subscription=(event.type, lead)),
+        dedupe_key=reminder.dedupe_key,
+    )
+    return campaign if created else None
+
+
+async def seed_calendar(database: Database, kb: KnowledgeBase) -> int:
+    """Fill an empty calendar from knowledge/data/calendar.yaml; staff own it after that."""
+    async with database.session() as session:
+        existing = (
+            await session.exec(sa.select(sa.func.count()).select_from(CalendarEntry))
+        ).scalar_one()
+        if existing:
+            return 0
+        for event in kb.calendar.events:
+            session.add(entry_from_knowledge(event))
+        await session.commit()
+        return len(kb.calendar.events)
+
+
+def entry_from_knowledge(event: Any) -> CalendarEntry:
+    return CalendarEntry(
+        key=event.id,
+        type=event.type,
+        starts_on=event.start,
+        ends_on=event.end,
+        precision=event.precision,
+        titles={"kk": event.title.kk, "ru": event.title.ru, "en": event.title.en},
+        audience=event.audience,
+        source=event.source,
+        confidence=event.confidence.value,
+    )

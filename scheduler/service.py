@@ -1,0 +1,200 @@
+"""APScheduler wiring: one job per (event, lead time), kept in the database (SQLAlchemy job
+store, table `apscheduler_jobs`; see `job_store_url`), so jobs survive restarts; and a leader lock
+so that only one process fires them, however many run.
+
+Leadership: on PostgreSQL a session-level advisory lock held on a dedicated connection for as
+long as the process leads (it is released by the server if the process dies); on SQLite a lock
+file beside the database. A process that does not get the lock stays a standby and tries again
+every few seconds, so it takes over soon after the leader stops."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.engine import make_url
+
+from bot.db import Database, fcntl
+from bot.i18n import I18n
+from bot.models import CalendarEntry, utcnow
+from knowledge.base import KnowledgeBase
+from scheduler.reminders import due_now, fire, plan, seed_calendar
+
+logger = logging.getLogger("talapker.scheduler")
+
+LEADER_LOCK_ID = 0x7A1A5C4E
+STANDBY_RETRY = 5.0
+JOBS_TABLE = "apscheduler_jobs"
+_ACTIVE: ReminderScheduler | None = None
+
+
+def job_store_url(async_url: str) -> str:
+    """Where the (synchronous) job store keeps its jobs. PostgreSQL: the same database through
+    a synchronous driver. SQLite: a sibling file (`talapker.db-jobs`), because SQLite has one
+    writer at a time and a synchronous writer on the event loop would wait for an async
+    transaction that needs that same loop to finish."""
+    url = make_url(async_url)
+    if url.drivername.startswith("sqlite"):
+        database = url.database
+        if database and database != ":memory:":
+            database = f"{database}-jobs"
+        return url.set(drivername="sqlite", database=database).render_as_string(hide_password=False)
+    return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+async def run_reminder_job(event_key: str, lead: int) -> None:
+    """The job target (a module-level function, so the job store can name it)."""
+    if _ACTIVE is not None:
+        await _ACTIVE.fire(event_key, lead)
+
+
+class ReminderScheduler:
+    def __init__(
+        self,
+        database: Database,
+        i18n: I18n,
+        kb: KnowledgeBase,
+        tz: ZoneInfo,
+        *,
+        on_queued: Any = None,
+        clock: Any = utcnow,
+    ) -> None:
+        self.database = database
+        self.i18n = i18n
+        self.kb = kb
+        self.tz = tz
+        self.on_queued = on_queued  # called after a reminder is queued (wakes the sender)
+        self.clock = clock
+        self.scheduler: AsyncIOScheduler | None = None
+        self._leader: Any = None
+        self._standby: asyncio.Task[None] | None = None
+
+    @property
+    def is_leader(self) -> bool:
+        return self.scheduler is not None
+
+    # ------------------------------------------------------------------ leadership
+    async def _try_lead(self) -> bool:
+        if self.database.is_sqlite:
+            path = make_url(self.database.url).database
+            if not path or path == ":memory:" or fcntl is None:
+                return True
+            handle = open(f"{path}.scheduler-lock", "w")  # noqa: SIM115, ASYNC230 (held while leading)
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.close()
+                return False
+            self._leader = handle
+            return True
+        connection = await self.database.engine.connect()
+        got = (
+            await connection.execute(sa.text(f"SELECT pg_try_advisory_lock({LEADER_LOCK_ID})"))
+        ).scalar()
+        if got:
+            self._leader = connection
+            return True
+        await connection.close()
+        return False
+
+    async def start(self) -> None:
+        """Lead if no other process does; otherwise wait as a standby."""
+        if await self._try_lead():
+            await self._become_leader()
+        else:
+            logger.info("another process runs the scheduler; standing by")
+            self._standby = asyncio.create_task(self._wait_for_leadership())
+
+    async def _wait_for_leadership(self) -> None:
+        while True:
+            await asyncio.sleep(STANDBY_RETRY)
+            if await self._try_lead():
+                await self._become_leader()
+                return
+
+    async def _become_leader(self) -> None:
+        global _ACTIVE
+        _ACTIVE = self
+        await seed_calendar(self.database, self.kb)
+        store = SQLAlchemyJobStore(url=job_store_url(self.database.url), tablename=JOBS_TABLE)
+        self.scheduler = AsyncIOScheduler(
+            jobstores={"default": store},
+            job_defaults={"coalesce": True, "misfire_grace_time": None},
+            timezone=self.tz,
+        )
+        self.scheduler.start()
+        await self.catch_up()
+        await self.reschedule()
+        logger.info("scheduler running (%d jobs)", len(self.scheduler.get_jobs()))
+
+    async def stop(self) -> None:
+        global _ACTIVE
+        if self._standby is not None:
+            self._standby.cancel()
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
+            self.scheduler = None
+        if _ACTIVE is self:
+            _ACTIVE = None
+        if self._leader is not None:
+            if hasattr(self._leader, "execute"):
+                await self._leader.execute(sa.text(f"SELECT pg_advisory_unlock({LEADER_LOCK_ID})"))
+                await self._leader.close()
+            else:
+                self._leader.close()
+            self._leader = None
+
+    # ------------------------------------------------------------------ jobs
+    async def events(self) -> list[CalendarEntry]:
+        async with self.database.session() as session:
+            return list((await session.exec(sa.select(CalendarEntry))).scalars())
+
+    async def reschedule(self) -> int:
+        """Make the jobs match the calendar: a job per future (event, lead); none for past,
+        moved-away or deleted ones. Staff edits call this at once."""
+        if self.scheduler is None:
+            return 0
+        now = self.clock()
+        wanted = {r.job_id: r for r in plan(await self.events(), self.tz) if r.fire_at > now}
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith("reminder:") and job.id not in wanted:
+                job.remove()
+        for job_id, reminder in wanted.items():
+            self.scheduler.add_job(
+                run_reminder_job,
+                "date",
+                run_date=reminder.fire_at,
+                id=job_id,
+                args=[reminder.event_key, reminder.lead],
+                replace_existing=True,
+            )
+        return len(wanted)
+
+    async def catch_up(self) -> int:
+        """Send what fell due while no scheduler ran, if still useful (once, by the dedupe key)."""
+        queued = 0
+        for reminder in due_now(plan(await self.events(), self.tz), self.clock(), self.tz):
+            if await self.fire(reminder.event_key, reminder.lead):
+                queued += 1
+        return queued
+
+    async def fire(self, event_key: str, lead: int) -> bool:
+        campaign = await fire(
+            self.database, self.i18n, event_key, lead, now=self.clock(), tz=self.tz
+        )
+        if campaign is not None:
+            logger.info("reminder %s (%d days) queued as campaign %s", event_key, lead, campaign.id)
+            if self.on_queued is not None:
+                self.on_queued()
+        return campaign is not None
+
+    def jobs(self) -> dict[str, datetime]:
+        if self.scheduler is None:
+            return {}
+        return {job.id: job.next_run_time for job in self.scheduler.get_jobs()}
