@@ -296,6 +296,56 @@ def _cmd_outbox(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_calendar(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import sqlalchemy as sa
+
+    from bot.db import Database
+    from bot.models import CalendarEntry
+    from knowledge.base import load_knowledge
+    from scheduler.calendar_io import CalendarFileError, export_calendar, import_calendar
+    from scheduler.reminders import seed_calendar
+
+    async def main() -> int:
+        database = Database(settings.database_url)
+        await database.upgrade()
+        try:
+            await seed_calendar(database, load_knowledge(settings.knowledge_dir))
+            if args.calendar_command == "import":
+                try:
+                    added, updated = await import_calendar(database, Path(args.file))
+                except (CalendarFileError, OSError) as exc:
+                    print(f"talapker: {exc}", file=sys.stderr)
+                    return 1
+                print(f"imported: {added} added, {updated} updated")
+                print("a running bot reschedules its reminders within a minute")
+                return 0
+            async with database.session() as session:
+                entries = list(
+                    (
+                        await session.exec(
+                            sa.select(CalendarEntry).order_by(CalendarEntry.starts_on)
+                        )
+                    ).scalars()
+                )
+            if args.calendar_command == "export":
+                print(export_calendar(entries), end="")
+                return 0
+            lang = args.lang or settings.default_language
+            for e in entries:
+                when = e.starts_on.isoformat() + (
+                    f" – {e.ends_on.isoformat()}" if e.ends_on else ""
+                )
+                mark = "" if e.confidence == "confirmed" else f" [{e.confidence}]"
+                print(f"{when:<25} {e.type:<18} {e.titles.get(lang, e.key)}{mark}")
+            return 0
+        finally:
+            await database.dispose()
+
+    return asyncio.run(main())
+
+
 def _cmd_kb(settings: Settings, args: argparse.Namespace) -> int:
     from collections import Counter
     from pathlib import Path
@@ -389,6 +439,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--enqueue-only", action="store_true", help="leave sending to the running bot"
     )
     broadcast.set_defaults(handler=_cmd_broadcast)
+
+    calendar = sub.add_parser("calendar", help="the admission calendar behind reminders")
+    calendar_sub = calendar.add_subparsers(dest="calendar_command", required=True)
+    calendar_list = calendar_sub.add_parser("list", help="print the calendar")
+    calendar_list.add_argument("--lang", choices=["kk", "ru", "en"])
+    calendar_import = calendar_sub.add_parser(
+        "import", help="add or update events from a YAML file"
+    )
+    calendar_import.add_argument("file")
+    calendar_sub.add_parser("export", help="print the calendar as YAML (the import format)")
+    calendar.set_defaults(handler=_cmd_calendar)
 
     outbox = sub.add_parser("outbox", help="the delivery queue")
     outbox_sub = outbox.add_subparsers(dest="outbox_command", required=True)

@@ -11,6 +11,7 @@ from aiogram.types import Message
 from bot.i18n import Translator
 from handlers import (
     broadcast,
+    calendar_admin,
     deadlines,
     errors,
     fallback,
@@ -55,6 +56,7 @@ def build_root_router() -> Router:
         menu.build_router(),
         staff.build_router(),
         broadcast.build_router(),
+        calendar_admin.build_router(),
         questions.build_router(),
         fallback.build_router(),
     ):

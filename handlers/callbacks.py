@@ -91,3 +91,8 @@ class BroadcastCb(CallbackData, prefix="bc"):
 class ReminderCb(CallbackData, prefix="rem"):
     kind: Literal["type", "lead"]
     value: str
+
+
+class CalendarCb(CallbackData, prefix="cal"):
+    action: Literal["edit", "delete", "preview"]
+    event_id: int

@@ -48,6 +48,12 @@ def job_store_url(async_url: str) -> str:
     return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
 
 
+async def run_resync_job() -> None:
+    if _ACTIVE is not None:
+        await _ACTIVE.catch_up()
+        await _ACTIVE.reschedule()
+
+
 async def run_reminder_job(event_key: str, lead: int) -> None:
     """The job target (a module-level function, so the job store can name it)."""
     if _ACTIVE is not None:
@@ -131,6 +137,10 @@ class ReminderScheduler:
         self.scheduler.start()
         await self.catch_up()
         await self.reschedule()
+        # Edits made by another process (`talapker calendar import`) are picked up here.
+        self.scheduler.add_job(
+            run_resync_job, "interval", minutes=1, id="calendar-resync", replace_existing=True
+        )
         logger.info("scheduler running (%d jobs)", len(self.scheduler.get_jobs()))
 
     async def stop(self) -> None:
