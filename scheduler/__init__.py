@@ -1,4 +1,3 @@
-"""Time-based work: APScheduler jobs for deadline reminders and scheduled broadcasts.
-
-Nothing is scheduled yet; the admission-calendar issue brings the jobs and their persistent
-job store (in the same database as everything else)."""
+"""Time-based work: deadline reminders (planning, firing, the APScheduler job store and its
+leader lock) and calendar import/export. Scheduled broadcasts are kept by the delivery engine
+(a campaign's `scheduled_for`), so they need no job of their own."""
