@@ -195,6 +195,9 @@ class CalendarEntry(SQLModel, table=True):
     ends_on: date | None = None
     precision: str = Field(default="day", max_length=8)
     titles: dict[str, str] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    descriptions: dict[str, str] = Field(
+        default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False, server_default="{}")
+    )
     audience: str = Field(default="everyone", max_length=16)
     source: str = Field(default="", max_length=300)
     confidence: str = Field(default="confirmed", max_length=16)

@@ -3,6 +3,7 @@ kind of event and a choice of how early (7 days, 1 day, that morning)."""
 
 from __future__ import annotations
 
+import html
 from contextlib import suppress
 
 import sqlalchemy as sa
@@ -92,6 +93,8 @@ async def render(
         mark = "" if event.confidence == "confirmed" else " ❔"
         title = event.titles.get(t.lang) or event.titles.get("en", event.key)
         lines.append(f"• <b>{when}</b>: {title}{mark}")
+        if event.descriptions.get(t.lang):
+            lines.append(f"  <i>{html.escape(event.descriptions[t.lang])}</i>")
     if not events:
         lines.append(t("calendar.none"))
     lines += ["", t("calendar.subscribe_hint")]

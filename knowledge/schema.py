@@ -255,6 +255,7 @@ class CalendarEvent(Provenance):
     end: date | None = None
     precision: Literal["day", "month"] = "day"
     title: Localized
+    description: Localized | None = None
     audience: Audience
 
     @model_validator(mode="after")

@@ -8,6 +8,7 @@ event changes the key, so the new date is reminded and the old one is not."""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -84,6 +85,8 @@ def reminder_texts(i18n: I18n, event: CalendarEntry, lead: int, tz: ZoneInfo) ->
             when += " – " + event.ends_on.strftime("%d.%m.%Y")
         title = event.titles.get(lang) or event.titles.get("en") or event.key
         text = i18n.t(lang, f"calendar.reminder_{lead}", title=title, when=when)
+        if event.descriptions.get(lang):
+            text += "\n" + html.escape(event.descriptions[lang])
         if event.confidence != "confirmed":
             text += "\n" + i18n.t(lang, "calendar.unconfirmed")
         texts[lang] = text
@@ -143,6 +146,11 @@ def entry_from_knowledge(event: Any) -> CalendarEntry:
         ends_on=event.end,
         precision=event.precision,
         titles={"kk": event.title.kk, "ru": event.title.ru, "en": event.title.en},
+        descriptions=(
+            {"kk": event.description.kk, "ru": event.description.ru, "en": event.description.en}
+            if event.description
+            else {}
+        ),
         audience=event.audience,
         source=event.source,
         confidence=event.confidence.value,

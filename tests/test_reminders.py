@@ -216,3 +216,15 @@ async def test_every_lead_has_a_sentence_in_every_language(lead: int) -> None:
 
     texts = reminder_texts(I18N, event, lead, TZ)
     assert set(texts) == {"kk", "ru", "en"} and all("⚠️" in t for t in texts.values())
+
+
+def test_reminders_and_the_seeded_calendar_carry_descriptions() -> None:
+    from scheduler.reminders import entry_from_knowledge, reminder_texts
+
+    event = entry_from_knowledge(
+        next(e for e in KB.calendar.events if e.id == "grant_applications_2026")
+    )
+    assert set(event.descriptions) == {"kk", "ru", "en"}
+    texts = reminder_texts(I18N, event, 7, TZ)
+    assert "egov.kz" in texts["ru"] and "⚠️" in texts["ru"]  # 2026 dates are unconfirmed
+    assert all(e.description is not None for e in KB.calendar.events)
