@@ -366,6 +366,15 @@ class DeliveryWorker:
             .order_by(OutboxMessage.id)
             .limit(limit)
         )
+        if self.tz is not None:
+            # Reminders only reach people inside their own waking hours.
+            hour = self.clock().astimezone(self.tz).hour
+            due = due.join(User, User.id == OutboxMessage.user_id).where(
+                sa.or_(
+                    Campaign.kind != "reminder",
+                    sa.and_(User.waking_from <= hour, User.waking_until > hour),
+                )
+            )
         if self.in_quiet_hours():
             due = due.where(Campaign.kind != "reminder")
         if not self.database.is_sqlite:

@@ -73,9 +73,16 @@ class UserMiddleware(BaseMiddleware):
         if user is None:
             # Two first updates from one person can race; ON CONFLICT keeps the first row.
             dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+            waking_from, waking_until = self.settings.waking_hours
             await session.exec(
                 dialect.insert(User)
-                .values(id=user_id, created_at=now, last_seen_at=now)
+                .values(
+                    id=user_id,
+                    created_at=now,
+                    last_seen_at=now,
+                    waking_from=waking_from,
+                    waking_until=waking_until,
+                )
                 .on_conflict_do_nothing(index_elements=["id"])
             )
             user = await session.get(User, user_id)

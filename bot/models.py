@@ -65,6 +65,9 @@ class User(SQLModel, table=True):
     reminder_leads: str = Field(
         default="7,1", max_length=16, sa_column_kwargs={"server_default": "7,1"}
     )
+    # Reminders reach this user only from hour `waking_from` to `waking_until` (local time).
+    waking_from: int = Field(default=9, sa_column_kwargs={"server_default": "9"})
+    waking_until: int = Field(default=21, sa_column_kwargs={"server_default": "21"})
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

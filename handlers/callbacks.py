@@ -89,7 +89,7 @@ class BroadcastCb(CallbackData, prefix="bc"):
 
 
 class ReminderCb(CallbackData, prefix="rem"):
-    kind: Literal["type", "lead"]
+    kind: Literal["type", "lead", "hours"]
     value: str
 
 

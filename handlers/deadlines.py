@@ -32,6 +32,14 @@ EVENT_TYPES = (
 )
 AUDIENCES = {"applicant": ("applicants", "everyone"), "parent": ("parents", "everyone")}
 SHOWN = 8
+# Waking-hour windows a user can cycle through (local time); (0, 24) is "any time".
+WINDOWS = ((9, 21), (8, 22), (10, 20), (0, 24))
+
+
+def window_label(t: Translator, window: tuple[int, int]) -> str:
+    if window == (0, 24):
+        return t.plain("calendar.any_time")
+    return f"{window[0]:02d}:00–{window[1]:02d}:00"
 
 
 def leads_of(user: User) -> list[int]:
@@ -45,7 +53,9 @@ async def subscribed_types(session: AsyncSession, user_id: int) -> set[str]:
     return set(rows.scalars())
 
 
-def keyboard(t: Translator, types_on: set[str], leads: list[int]) -> InlineKeyboardMarkup:
+def keyboard(
+    t: Translator, types_on: set[str], leads: list[int], window: tuple[int, int] = (9, 21)
+) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     for event_type in EVENT_TYPES:
         mark = t.plain("calendar.on" if event_type in types_on else "calendar.off")
@@ -59,7 +69,11 @@ def keyboard(t: Translator, types_on: set[str], leads: list[int]) -> InlineKeybo
             text=f"{mark} {t.plain(f'calendar.lead_{lead}')}",
             callback_data=ReminderCb(kind="lead", value=str(lead)),
         )
-    builder.adjust(*([1] * len(EVENT_TYPES)), 3)
+    builder.button(
+        text=t.plain("calendar.hours_button", hours=window_label(t, window)),
+        callback_data=ReminderCb(kind="hours", value="next"),
+    )
+    builder.adjust(*([1] * len(EVENT_TYPES)), 3, 1)
     return builder.as_markup()
 
 
@@ -99,7 +113,8 @@ async def render(
         lines.append(t("calendar.none"))
     lines += ["", t("calendar.subscribe_hint")]
     types_on = await subscribed_types(session, user.id)
-    await send("\n".join(lines), reply_markup=keyboard(t, types_on, leads_of(user)))
+    window = (user.waking_from, user.waking_until)
+    await send("\n".join(lines), reply_markup=keyboard(t, types_on, leads_of(user), window))
 
 
 async def deadlines_command(
@@ -122,11 +137,11 @@ async def toggle(
     t: Translator,
     session: AsyncSession,
 ) -> None:
-    valid = (
-        callback_data.value in EVENT_TYPES
-        if callback_data.kind == "type"
-        else callback_data.value in {str(x) for x in LEADS}
-    )
+    valid = {
+        "type": callback_data.value in EVENT_TYPES,
+        "lead": callback_data.value in {str(x) for x in LEADS},
+        "hours": callback_data.value == "next",
+    }[callback_data.kind]
     if not valid:
         await callback.answer(t.plain("errors.stale_button"), show_alert=True)
         return
@@ -147,6 +162,10 @@ async def toggle(
                 for lead in leads
             )
             types_on.add(event_type)
+    elif callback_data.kind == "hours":
+        current = (user.waking_from, user.waking_until)
+        index = WINDOWS.index(current) if current in WINDOWS else -1
+        user.waking_from, user.waking_until = WINDOWS[(index + 1) % len(WINDOWS)]
     else:
         lead = int(callback_data.value)
         leads = sorted(set(leads) ^ {lead}, reverse=True)
@@ -160,7 +179,10 @@ async def toggle(
     await callback.answer(t.plain("calendar.saved"))
     if isinstance(callback.message, Message):
         with suppress(TelegramBadRequest):
-            await callback.message.edit_reply_markup(reply_markup=keyboard(t, types_on, leads))
+            window = (user.waking_from, user.waking_until)
+            await callback.message.edit_reply_markup(
+                reply_markup=keyboard(t, types_on, leads, window)
+            )
 
 
 def build_router() -> Router:

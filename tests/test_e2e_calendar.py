@@ -47,6 +47,10 @@ async def test_users_subscribe_and_choose_how_early(stub: StubBotAPI, start_poll
     await eventually(rows, lambda r: r == set())
     user = await bot.user(1201)
     assert user is not None and user.reminder_leads == "7,1,0"
+    assert (user.waking_from, user.waking_until) == (9, 21)  # REMINDER_HOURS by default
+
+    await stub.press(1201, button_data(screen, "Reminders: 09:00–21:00"))
+    await bot.user_when(1201, lambda u: (u.waking_from, u.waking_until) == (8, 22))
 
 
 async def test_staff_move_add_and_delete_events_and_jobs_follow(

@@ -228,3 +228,31 @@ def test_reminders_and_the_seeded_calendar_carry_descriptions() -> None:
     texts = reminder_texts(I18N, event, 7, TZ)
     assert "egov.kz" in texts["ru"] and "⚠️" in texts["ru"]  # 2026 dates are unconfirmed
     assert all(e.description is not None for e in KB.calendar.events)
+
+
+async def test_each_user_gets_reminders_only_in_their_own_waking_hours(
+    stub: StubBotAPI, database: Database
+) -> None:
+    await setup(database)
+    async with database.session() as session:
+        late_riser = await session.get(User, 1)
+        assert late_riser is not None
+        late_riser.waking_from, late_riser.waking_until = 10, 20
+        await session.commit()
+    await fire(database, I18N, "grants", 1, now=local(2027, 7, 12, 10), tz=TZ)
+    from bot.app import create_bot
+    from bot.config import load_settings
+
+    bot = create_bot(load_settings(bot_token=stub.token, bot_api_url=stub.base_url))
+    clock = Clock(local(2027, 7, 13, 9))  # 09:xx: awake for users 2 and 3, not for user 1
+    worker = DeliveryWorker(bot, database, rate=100, tz=TZ, clock=clock)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await stub.wait_for(lambda calls: len(stub.delivered()) == 2, timeout=10)
+    assert sorted(stub.delivered()) == [2, 3]
+    clock.now = local(2027, 7, 13, 10)
+    worker.wake.set()
+    await stub.wait_for(lambda calls: len(stub.delivered()) == 3, timeout=10)
+    stop.set()
+    await task
+    await bot.session.close()
