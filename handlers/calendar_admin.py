@@ -21,20 +21,10 @@ from bot.models import AuditEntry, CalendarEntry, User, utcnow
 from handlers.broadcast import staff_only
 from handlers.callbacks import CalendarCb
 from handlers.common import sender
+from knowledge.schema import EVENT_TYPES
 from scheduler.reminders import reminder_texts
 from scheduler.service import ReminderScheduler
 
-TYPES = (
-    "unt_registration",
-    "unt_sitting",
-    "grant_application",
-    "results",
-    "documents",
-    "second_round",
-    "savings",
-    "serpin",
-    "other",
-)
 _RANGE = re.compile(r"^\s*(\d{1,2}\.\d{1,2}\.\d{4})\s*(?:[-–]\s*(\d{1,2}\.\d{1,2}\.\d{4}))?\s*$")
 
 
@@ -161,14 +151,18 @@ async def add(
 ) -> None:
     parts = [p.strip() for p in (command.args or "").split("|")]
     parsed = parse_range(parts[2]) if len(parts) == 6 else None
-    if parsed is None or parts[1] not in TYPES or not re.fullmatch(r"[a-z0-9_]{3,64}", parts[0]):
-        await message.answer(t("calendar_admin.add_usage", types=", ".join(TYPES)))
+    if (
+        parsed is None
+        or parts[1] not in EVENT_TYPES
+        or not re.fullmatch(r"[a-z0-9_]{3,64}", parts[0])
+    ):
+        await message.answer(t("calendar_admin.add_usage", types=", ".join(EVENT_TYPES)))
         return
     exists = (
         await session.exec(sa.select(CalendarEntry).where(CalendarEntry.key == parts[0]))
     ).scalar_one_or_none()
     if exists is not None:
-        await message.answer(t("calendar_admin.add_usage", types=", ".join(TYPES)))
+        await message.answer(t("calendar_admin.add_usage", types=", ".join(EVENT_TYPES)))
         return
     event = CalendarEntry(
         key=parts[0],

@@ -19,17 +19,11 @@ from bot.i18n import Translator
 from bot.models import CalendarEntry, Subscription, User
 from handlers.callbacks import MenuCb, ReminderCb
 from handlers.common import Send, sender, today
+from knowledge.schema import EVENT_TYPES as ALL_EVENT_TYPES
 from scheduler.reminders import LEADS
 
-EVENT_TYPES = (
-    "unt_registration",
-    "unt_sitting",
-    "grant_application",
-    "results",
-    "documents",
-    "second_round",
-    "savings",
-)
+# Kinds of events users can subscribe to ("serpin" and "other" have no dates in the data yet).
+EVENT_TYPES = tuple(t for t in ALL_EVENT_TYPES if t not in ("serpin", "other"))
 AUDIENCES = {"applicant": ("applicants", "everyone"), "parent": ("parents", "everyone")}
 SHOWN = 8
 # Waking-hour windows a user can cycle through (local time); (0, 24) is "any time".

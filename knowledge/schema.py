@@ -4,7 +4,7 @@ file; `KnowledgeBase.cross_check` then checks references between files."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, model_validator
 
@@ -238,19 +238,23 @@ class FinanceData(Strict):
     stipend_partial_grants: Fact[bool]
 
 
+EventType = Literal[
+    "unt_registration",
+    "unt_sitting",
+    "grant_application",
+    "results",
+    "documents",
+    "second_round",
+    "savings",
+    "serpin",
+    "other",
+]
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
+
+
 class CalendarEvent(Provenance):
     id: str
-    type: Literal[
-        "unt_registration",
-        "unt_sitting",
-        "grant_application",
-        "results",
-        "documents",
-        "second_round",
-        "savings",
-        "serpin",
-        "other",
-    ]
+    type: EventType
     start: date
     end: date | None = None
     precision: Literal["day", "month"] = "day"
