@@ -25,7 +25,7 @@ from bot.i18n import LANGUAGE_NAMES, Translator
 from bot.models import AuditEntry, Campaign, CampaignStatus, OutboxMessage, User
 from handlers.callbacks import AudienceCb, BroadcastCb
 from handlers.common import sender
-from knowledge.regions import all_regions, region_by_code
+from knowledge.service import Knowledge
 
 AUDIT_SHOWN = 15
 
@@ -72,7 +72,7 @@ def audience_keyboard(t: Translator) -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
-def describe(audience: Audience, t: Translator) -> str:
+def describe(audience: Audience, t: Translator, knowledge: Knowledge) -> str:
     if audience.role:
         return t.plain(
             "broadcast.applicants" if audience.role == "applicant" else "broadcast.parents"
@@ -80,7 +80,7 @@ def describe(audience: Audience, t: Translator) -> str:
     if audience.language:
         return LANGUAGE_NAMES[audience.language]
     if audience.region:
-        region = region_by_code(audience.region)
+        region = knowledge.kb.region(audience.region)
         return region.name.get(t.lang) if region else audience.region
     if audience.settlement:
         return t.plain(f"broadcast.{audience.settlement}")
@@ -121,6 +121,7 @@ async def chose_audience(
     t: Translator,
     database: Database,
     bot: Bot,
+    knowledge: Knowledge,
 ) -> None:
     kind, value = callback_data.kind, callback_data.value
     send = sender(callback)
@@ -134,7 +135,7 @@ async def chose_audience(
     if kind == "pick_region":
         await callback.answer()
         builder = InlineKeyboardBuilder()
-        for region in all_regions():
+        for region in knowledge.kb.regions.regions:
             builder.button(
                 text=region.short.get(t.lang),
                 callback_data=AudienceCb(kind="region", value=region.code),
@@ -146,7 +147,7 @@ async def chose_audience(
         "all": value == "",
         "role": value in ("applicant", "parent"),
         "language": value in LANGUAGE_NAMES,
-        "region": region_by_code(value) is not None,
+        "region": knowledge.kb.region(value) is not None,
         "settlement": value in ("city", "rural"),
     }
     if not valid.get(kind, False):
@@ -160,7 +161,7 @@ async def chose_audience(
         return
     await state.update_data(audience=audience.as_dict(), count=count)
     await state.set_state(Compose.confirm)
-    await send(t("broadcast.preview", count=count, audience=describe(audience, t)))
+    await send(t("broadcast.preview", count=count, audience=describe(audience, t, knowledge)))
     content = (await state.get_data())["content"]
     await show_content(bot, send.chat_id, content)
     builder = InlineKeyboardBuilder()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.i18n import LANGUAGE_NAMES, Translator
 from handlers.callbacks import LanguageCb, MenuCb, RegionCb, RoleCb, SettlementCb, TopicCb
-from knowledge.regions import all_regions
+from knowledge.schema import Region
 
 CURRENT = "✓ "
 
@@ -38,9 +40,11 @@ def role_keyboard(
     return builder.as_markup()
 
 
-def region_keyboard(lang: str, current: str | None) -> InlineKeyboardMarkup:
+def region_keyboard(
+    lang: str, current: str | None, regions: Sequence[Region]
+) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
-    for region in all_regions():
+    for region in regions:
         builder.button(
             text=_mark(region.short.get(lang), region.code == current),
             callback_data=RegionCb(code=region.code),

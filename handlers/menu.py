@@ -13,15 +13,15 @@ from handlers.callbacks import LanguageCb, MenuCb
 from handlers.common import sender
 from handlers.keyboards import language_keyboard, main_menu_keyboard, profile_keyboard
 from handlers.onboarding import begin
-from knowledge.regions import region_by_code
+from knowledge.service import Knowledge
 
 # The other menu actions start journeys; their own routers take them.
 OWN_ACTIONS = {"show", "profile", "language", "help", "reonboard", "ask"}
 
 
-def profile_text(user: User, t: Translator) -> str:
+def profile_text(user: User, t: Translator, knowledge: Knowledge) -> str:
     not_set = t.plain("profile.not_set")
-    region = region_by_code(user.region)
+    region = knowledge.kb.region(user.region)
     return t(
         "profile.text",
         role=t.plain(f"role.{user.role}") if user.role else not_set,
@@ -69,6 +69,7 @@ async def menu_button(
     user: User,
     t: Translator,
     is_staff: bool,
+    knowledge: Knowledge,
 ) -> None:
     await callback.answer()
     send = sender(callback)
@@ -77,7 +78,7 @@ async def menu_button(
             await state.clear()
             await send(t("menu.title"), reply_markup=main_menu_keyboard(t, user.role))
         case "profile":
-            await send(profile_text(user, t), reply_markup=profile_keyboard(t))
+            await send(profile_text(user, t, knowledge), reply_markup=profile_keyboard(t))
         case "language":
             await send(t("language.prompt"), reply_markup=language_keyboard(user.language))
         case "help":

@@ -25,7 +25,7 @@ from handlers.keyboards import (
     role_keyboard,
     settlement_keyboard,
 )
-from knowledge.regions import region_by_code
+from knowledge.service import Knowledge
 
 
 class Onboarding(StatesGroup):
@@ -45,7 +45,12 @@ async def confirm_choice(callback: CallbackQuery, text: str) -> None:
 
 
 async def ask_step(
-    send: Send, step: str | None, user: User, t: Translator, can_be_staff: bool
+    send: Send,
+    step: str | None,
+    user: User,
+    t: Translator,
+    can_be_staff: bool,
+    knowledge: Knowledge,
 ) -> None:
     if step == Onboarding.language.state:
         await send(t("language.prompt"), reply_markup=language_keyboard(user.language))
@@ -54,7 +59,10 @@ async def ask_step(
             t("role.prompt"), reply_markup=role_keyboard(t, user.role, can_be_staff=can_be_staff)
         )
     elif step == Onboarding.region.state:
-        await send(t("region.prompt"), reply_markup=region_keyboard(t.lang, user.region))
+        await send(
+            t("region.prompt"),
+            reply_markup=region_keyboard(t.lang, user.region, knowledge.kb.regions.regions),
+        )
     elif step == Onboarding.settlement.state:
         await send(t("settlement.prompt"), reply_markup=settlement_keyboard(t, user.settlement))
 
@@ -69,7 +77,7 @@ async def finish(send: Send, state: FSMContext, user: User, t: Translator) -> No
 async def begin(send: Send, state: FSMContext, user: User, t: Translator, is_staff: bool) -> None:
     await send(t("onboarding.welcome_back" if user.onboarded else "onboarding.welcome"))
     await state.set_state(Onboarding.language)
-    await ask_step(send, Onboarding.language.state, user, t, is_staff)
+    await send(t("language.prompt"), reply_markup=language_keyboard(user.language))
 
 
 async def start(
@@ -86,12 +94,13 @@ async def chose_language(
     user: User,
     i18n: I18n,
     is_staff: bool,
+    knowledge: Knowledge,
 ) -> None:
     user.language = callback_data.code
     t = i18n.translator(user.language)
     await confirm_choice(callback, t("language.saved"))
     await state.set_state(Onboarding.role)
-    await ask_step(sender(callback), Onboarding.role.state, user, t, is_staff)
+    await ask_step(sender(callback), Onboarding.role.state, user, t, is_staff, knowledge)
 
 
 async def chose_role(
@@ -101,6 +110,7 @@ async def chose_role(
     user: User,
     t: Translator,
     is_staff: bool,
+    knowledge: Knowledge,
 ) -> None:
     if callback_data.role == Role.STAFF and not is_staff:
         await callback.answer(t.plain("role.not_allowed"), show_alert=True)
@@ -111,7 +121,7 @@ async def chose_role(
         await finish(sender(callback), state, user, t)
         return
     await state.set_state(Onboarding.region)
-    await ask_step(sender(callback), Onboarding.region.state, user, t, is_staff)
+    await ask_step(sender(callback), Onboarding.region.state, user, t, is_staff, knowledge)
 
 
 async def chose_region(
@@ -121,8 +131,9 @@ async def chose_region(
     user: User,
     t: Translator,
     is_staff: bool,
+    knowledge: Knowledge,
 ) -> None:
-    region = region_by_code(callback_data.code)
+    region = knowledge.kb.region(callback_data.code)
     if region is None:
         await callback.answer(t.plain("errors.stale_button"), show_alert=True)
         return
@@ -134,7 +145,7 @@ async def chose_region(
         await finish(sender(callback), state, user, t)
         return
     await state.set_state(Onboarding.settlement)
-    await ask_step(sender(callback), Onboarding.settlement.state, user, t, is_staff)
+    await ask_step(sender(callback), Onboarding.settlement.state, user, t, is_staff, knowledge)
 
 
 async def chose_settlement(
@@ -152,10 +163,15 @@ async def chose_settlement(
 
 
 async def typed_instead_of_tapping(
-    message: Message, state: FSMContext, user: User, t: Translator, is_staff: bool
+    message: Message,
+    state: FSMContext,
+    user: User,
+    t: Translator,
+    is_staff: bool,
+    knowledge: Knowledge,
 ) -> None:
     await message.answer(t("onboarding.use_buttons"))
-    await ask_step(message.answer, await state.get_state(), user, t, is_staff)
+    await ask_step(message.answer, await state.get_state(), user, t, is_staff, knowledge)
 
 
 def build_router() -> Router:

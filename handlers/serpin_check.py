@@ -45,7 +45,10 @@ async def next_step(
 ) -> None:
     if user.region is None:
         await state.set_state(SerpinCheck.region)
-        await send(t("serpin_check.region_prompt"), reply_markup=region_keyboard(t.lang, None))
+        await send(
+            t("serpin_check.region_prompt"),
+            reply_markup=region_keyboard(t.lang, None, knowledge.kb.regions.regions),
+        )
     elif user.settlement is None:
         await state.set_state(SerpinCheck.settlement)
         await send(t("settlement.prompt"), reply_markup=settlement_keyboard(t, None))

@@ -16,7 +16,6 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from knowledge.facts import Fact, Provenance
-from knowledge.regions import Region
 from knowledge.schema import (
     FILES,
     CalendarData,
@@ -26,6 +25,7 @@ from knowledge.schema import (
     ProgrammeGroup,
     ProgrammeGroupData,
     QuotaData,
+    Region,
     RegionData,
     RouterData,
     SavingsData,

@@ -9,9 +9,17 @@ from typing import Literal, get_args
 from pydantic import Field, model_validator
 
 from knowledge.facts import Confidence, Fact, Localized, Provenance, Strict
-from knowledge.regions import Region
 
 Audience = Literal["applicants", "parents", "everyone"]
+
+
+class Region(Strict):
+    """One of the 17 oblasts or 3 cities of republican significance."""
+
+    code: str
+    kind: Literal["oblast", "city"]
+    short: Localized
+    name: Localized
 
 
 class IdFact(Fact[float]):

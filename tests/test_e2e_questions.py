@@ -112,3 +112,31 @@ async def test_a_broken_data_file_is_rejected_and_the_old_data_keeps_answering(
     assert "old data" in reply and "unt.yaml:" in reply
     await stub.send_text(900, "how long is the UNT")
     assert "240 minutes" in (await stub.next_reply(900))["text"]
+
+
+async def test_region_names_corrected_by_staff_reach_the_buttons(
+    stub: StubBotAPI, start_polling: Any, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(DEFAULT_DATA_DIR, data)
+    await start_polling(admin_ids="900", knowledge_dir=str(data))
+    regions = data / "regions.yaml"
+    regions.write_text(
+        regions.read_text(encoding="utf-8").replace('en: "Zhambyl"}', 'en: "Zhambyl (Taraz)"}'),
+        encoding="utf-8",
+    )
+    await stub.send_text(900, "/reload_kb", language_code="en")
+    assert "Knowledge base reloaded" in (await stub.next_reply(900))["text"]
+
+    await stub.send_text(900, "/menu")
+    await stub.next_reply(900)
+    await stub.press(900, "menu:serpin")
+    prompt = await stub.next_reply(900)
+    labels = [b["text"] for row in prompt["reply_markup"]["inline_keyboard"] for b in row]
+    assert "Zhambyl (Taraz)" in labels
+    await stub.press(900, "region:zhambyl")
+    await stub.next_reply(900)
+    await stub.send_text(900, "/menu")
+    await stub.next_reply(900)
+    await stub.press(900, "menu:profile")
+    assert "Zhambyl Region" in (await stub.next_reply(900))["text"]
