@@ -9,12 +9,14 @@ import signal
 from contextlib import suppress
 from dataclasses import dataclass, field
 
+import sqlalchemy as sa
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.types import BotCommand
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
@@ -25,7 +27,10 @@ from bot.delivery import DeliveryWorker
 from bot.fsm_storage import SQLModelStorage
 from bot.i18n import I18n
 from bot.isolation import KeyedLockIsolation
+from bot.metrics import HandlerNameMiddleware, Metrics, UpdateMetricsMiddleware, add_routes
 from bot.middlewares import DbSessionMiddleware, InputGuardMiddleware, UserMiddleware
+from bot.models import AuditEntry
+from bot.throttle import ThrottleMiddleware, TokenBuckets
 from handlers import build_root_router
 from handlers.broadcast import progress_text
 from knowledge.service import Knowledge
@@ -33,7 +38,10 @@ from scheduler.service import ReminderScheduler
 
 logger = logging.getLogger("talapker")
 
-COMMANDS = ("start", "menu", "deadlines", "language", "help", "cancel")
+COMMANDS = ("start", "menu", "deadlines", "language", "help", "cancel", "forget")
+ROLES = ("all", "web", "worker")
+# How often each process looks for a /reload_kb made in another process.
+KNOWLEDGE_SYNC_SECONDS = 15.0
 # Polling hands each update to its own task; this bounds how many run at once.
 MAX_CONCURRENT_UPDATES = 200
 SHUTDOWN_GRACE_SECONDS = 20.0
@@ -51,6 +59,19 @@ def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
     )
 
 
+def conversation_storage(
+    settings: Settings, database: Database
+) -> tuple[BaseStorage, BaseEventIsolation]:
+    """Where wizard state lives: the database (default: it then commits together with the
+    profile changes of the same update), or Redis when REDIS_URL is set."""
+    if settings.redis_url:
+        from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
+
+        storage = RedisStorage.from_url(settings.redis_url)
+        return storage, RedisEventIsolation(redis=storage.redis)
+    return SQLModelStorage(database), KeyedLockIsolation()
+
+
 def create_dispatcher(
     settings: Settings,
     database: Database,
@@ -58,19 +79,30 @@ def create_dispatcher(
     knowledge: Knowledge,
     delivery: DeliveryWorker,
     reminders: ReminderScheduler,
+    metrics: Metrics | None = None,
 ) -> Dispatcher:
+    metrics = metrics or Metrics()
+    storage, isolation = conversation_storage(settings, database)
     dispatcher = Dispatcher(
-        storage=SQLModelStorage(database),
-        events_isolation=KeyedLockIsolation(),
+        storage=storage,
+        events_isolation=isolation,
         settings=settings,
         database=database,
         i18n=i18n,
         knowledge=knowledge,
         delivery=delivery,
         reminders=reminders,
+        metrics=metrics,
     )
+    dispatcher.update.outer_middleware(UpdateMetricsMiddleware(metrics))
     dispatcher.update.outer_middleware(DbSessionMiddleware(database))
     dispatcher.update.outer_middleware(UserMiddleware(settings, i18n))
+    dispatcher.update.outer_middleware(
+        ThrottleMiddleware(TokenBuckets(settings.throttle_rate, settings.throttle_burst), metrics)
+    )
+    for name, observer in dispatcher.observers.items():
+        if name not in ("update", "error"):
+            observer.middleware(HandlerNameMiddleware())
     dispatcher.message.middleware(InputGuardMiddleware())
     dispatcher.include_router(build_root_router())
     return dispatcher
@@ -78,7 +110,16 @@ def create_dispatcher(
 
 @dataclass
 class TalapkerApp:
-    """Everything one bot process owns, with start-up and shutdown in one place."""
+    """Everything one bot process owns, with start-up and shutdown in one place.
+
+    Process roles (`talapker run --role …`):
+    - ``web``: serves the webhook (and /metrics, /healthz); handles updates only. Run several
+      behind a load balancer: conversation state is in the database (or Redis), and a
+      per-sender lock in the database keeps one person's updates in order across workers.
+    - ``worker``: the scheduler and the outbox sender, active in one process at a time (the
+      leader lock); a second worker stands by and takes over within seconds.
+    - ``all`` (default): both in one process, by long polling or webhook; for small installs.
+    """
 
     settings: Settings
     database: Database
@@ -86,9 +127,12 @@ class TalapkerApp:
     dispatcher: Dispatcher
     delivery: DeliveryWorker
     reminders: ReminderScheduler
-    _webhook_runner: web.AppRunner | None = field(default=None, init=False)
+    metrics: Metrics
+    _http_runner: web.AppRunner | None = field(default=None, init=False)
+    _serves_updates: bool = field(default=False, init=False)
     _delivery_task: asyncio.Task[None] | None = field(default=None, init=False)
     _delivery_stop: asyncio.Event | None = field(default=None, init=False)
+    _sync_task: asyncio.Task[None] | None = field(default=None, init=False)
 
     @classmethod
     async def create(cls, settings: Settings, session: BaseSession | None = None) -> TalapkerApp:
@@ -97,6 +141,7 @@ class TalapkerApp:
         await database.upgrade()
         i18n = I18n()
         bot = create_bot(settings, session)
+        metrics = Metrics()
         delivery = DeliveryWorker(
             bot,
             database,
@@ -108,24 +153,43 @@ class TalapkerApp:
             tz=settings.tz,
         )
         reminders = ReminderScheduler(
-            database, i18n, knowledge.kb, settings.tz, on_queued=delivery.wake.set
+            database,
+            i18n,
+            knowledge.kb,
+            settings.tz,
+            on_queued=delivery.wake.set,
+            unanswered_retention_days=settings.unanswered_retention_days,
         )
-        return cls(
+        app = cls(
             settings=settings,
             database=database,
             bot=bot,
-            dispatcher=create_dispatcher(settings, database, i18n, knowledge, delivery, reminders),
+            dispatcher=create_dispatcher(
+                settings, database, i18n, knowledge, delivery, reminders, metrics
+            ),
             delivery=delivery,
             reminders=reminders,
+            metrics=metrics,
         )
+        # The outbox sender runs where the scheduler leads: exactly one sender, so the
+        # delivery rate is a rate for the whole installation, not per process.
+        reminders.on_lead = app.start_delivery
+        return app
+
+    @property
+    def knowledge(self) -> Knowledge:
+        return self.dispatcher["knowledge"]  # type: ignore[no-any-return]
 
     async def start_background(self) -> None:
-        """The all-in-one role: the outbox sender and (if this process leads) the scheduler."""
-        self.start_delivery()
+        """The worker's part: the scheduler and the outbox sender if this process leads, else
+        a standby that takes over when the leader goes."""
         await self.reminders.start()
+        self.start_knowledge_sync()
 
     def start_delivery(self) -> None:
         """Send the outbox in the background of this process."""
+        if self._delivery_task is not None:
+            return
         self._delivery_stop = asyncio.Event()
         self._delivery_task = asyncio.create_task(self.delivery.run(self._delivery_stop))
 
@@ -135,6 +199,36 @@ class TalapkerApp:
             await self._delivery_task
             self._delivery_task = None
 
+    # ------------------------------------------------------------------ knowledge sync
+    def start_knowledge_sync(self) -> None:
+        """/reload_kb reloads the process that received it; the others notice its audit
+        entry within KNOWLEDGE_SYNC_SECONDS and reload too."""
+        if self._sync_task is None:
+            self._sync_task = asyncio.create_task(self._sync_knowledge())
+
+    async def _latest_reload(self) -> int:
+        async with self.database.session() as session:
+            result = await session.exec(
+                sa.select(sa.func.max(AuditEntry.id)).where(AuditEntry.action == "kb_reload")
+            )
+            return int(result.scalar_one() or 0)
+
+    async def _sync_knowledge(self) -> None:
+        seen = await self._latest_reload()
+        while True:
+            await asyncio.sleep(KNOWLEDGE_SYNC_SECONDS)
+            try:
+                latest = await self._latest_reload()
+                if latest > seen:
+                    seen = latest
+                    self.reminders.kb = self.knowledge.reload()
+                    logger.info("knowledge base reloaded after /reload_kb elsewhere")
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a broken file or a database hiccup: keep the old data, retry
+                logger.warning("knowledge sync failed; keeping the loaded data", exc_info=True)
+
+    # ------------------------------------------------------------------ serving
     async def set_commands(self) -> None:
         i18n: I18n = self.dispatcher["i18n"]
         for lang in (None, *i18n.languages):
@@ -167,17 +261,22 @@ class TalapkerApp:
             logger.info("waiting for %d update(s) in flight", len(in_flight))
             await asyncio.wait(in_flight, timeout=SHUTDOWN_GRACE_SECONDS)
 
+    async def _serve(self, app: web.Application, host: str, port: int) -> None:
+        add_routes(app, self.metrics, self.database)
+        runner = web.AppRunner(app, handle_signals=False)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        self._http_runner = runner
+
     async def start_webhook(self) -> web.AppRunner:
-        """Serve the webhook and register it with the Bot API; returns the running server."""
+        """Serve the webhook (with /metrics and /healthz) and register it with the Bot API."""
         settings = self.settings
         app = web.Application()
         SimpleRequestHandler(
             dispatcher=self.dispatcher, bot=self.bot, secret_token=settings.webhook_secret
         ).register(app, path=settings.webhook_path)
-        runner = web.AppRunner(app, handle_signals=False)
-        await runner.setup()
-        await web.TCPSite(runner, settings.webhook_host, settings.webhook_port).start()
-        self._webhook_runner = runner
+        await self._serve(app, settings.webhook_host, settings.webhook_port)
+        self._serves_updates = True
         await self.dispatcher.emit_startup(bot=self.bot)
         await self.set_commands()
         if settings.webhook_url:
@@ -192,39 +291,65 @@ class TalapkerApp:
             settings.webhook_port,
             settings.webhook_path,
         )
-        return runner
+        assert self._http_runner is not None
+        return self._http_runner
 
-    async def run_webhook(self) -> None:
-        """Serve the webhook until SIGINT/SIGTERM, then finish in-flight updates and exit."""
+    async def start_metrics_server(self) -> None:
+        """/metrics and /healthz for a process without a webhook server (METRICS_PORT)."""
+        if self.settings.metrics_port is not None and self._http_runner is None:
+            await self._serve(
+                web.Application(), self.settings.webhook_host, self.settings.metrics_port
+            )
+            logger.info("metrics on port %s", self.settings.metrics_port)
+
+    async def run_until_signal(self) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
-        await self.start_webhook()
         await stop.wait()
         logger.info("shutting down")
 
+    async def run_webhook(self) -> None:
+        """Serve the webhook until SIGINT/SIGTERM, then finish in-flight updates and exit."""
+        await self.start_webhook()
+        await self.run_until_signal()
+
     async def close(self) -> None:
+        if self._sync_task is not None:
+            self._sync_task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._sync_task
         await self.reminders.stop()
         await self.stop_delivery()
-        if self._webhook_runner is not None:
+        if self._http_runner is not None:
             # cleanup() stops accepting requests and waits for the handlers in flight.
-            await self._webhook_runner.cleanup()
-            await self.dispatcher.emit_shutdown(bot=self.bot)
-            self._webhook_runner = None
+            await self._http_runner.cleanup()
+            self._http_runner = None
+            if self._serves_updates:
+                await self.dispatcher.emit_shutdown(bot=self.bot)
         await self.dispatcher.storage.close()
         await self.bot.session.close()
         await self.database.dispose()
 
 
-async def run(settings: Settings) -> None:
+async def run(settings: Settings, role: str = "all") -> None:
     app = await TalapkerApp.create(settings)
-    await app.start_background()
     try:
-        if settings.webhook_url:
+        if role == "web":
+            app.start_knowledge_sync()
             await app.run_webhook()
+        elif role == "worker":
+            await app.start_background()
+            await app.start_metrics_server()
+            await app.run_until_signal()
         else:
-            await app.run_polling()
+            await app.start_background()
+            if settings.webhook_url:
+                await app.run_webhook()
+            else:
+                await app.start_metrics_server()
+                await app.run_polling()
     finally:
         await app.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -12,20 +11,10 @@ from typing import Any
 from bot.config import Settings, SettingsError, load_settings
 
 
-class _OneLineFormatter(logging.Formatter):
-    """For the console chat: a failure is one line on stderr, never a traceback."""
+def _configure_logging(level: str, *, one_line: bool = False, fmt: str = "text") -> None:
+    from bot.logs import configure_logging
 
-    def format(self, record: logging.LogRecord) -> str:
-        record.exc_info = None
-        record.exc_text = None
-        return super().format(record)
-
-
-def _configure_logging(level: str, *, one_line: bool = False) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    formatter_class = _OneLineFormatter if one_line else logging.Formatter
-    handler.setFormatter(formatter_class("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=level, handlers=[handler], force=True)
+    configure_logging(level, fmt, one_line=one_line)
 
 
 def _cmd_start(settings: Settings, args: argparse.Namespace) -> int:
@@ -43,8 +32,16 @@ def _cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     from bot.app import run
 
-    _configure_logging(settings.log_level)
-    asyncio.run(run(settings))
+    role = getattr(args, "role", "all")
+    if role == "web" and settings.is_sqlite:
+        print(
+            "talapker: --role web needs PostgreSQL (several web workers share one database);"
+            " with SQLite use the default role",
+            file=sys.stderr,
+        )
+        return 2
+    _configure_logging(settings.log_level, fmt=settings.log_format)
+    asyncio.run(run(settings, role))
     return 0
 
 
@@ -380,6 +377,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser(
         "run", help="run the bot: polling, or a webhook server when WEBHOOK_URL is set"
+    )
+    run.add_argument(
+        "--role",
+        choices=["all", "web", "worker"],
+        default="all",
+        help="web: webhook workers that only handle updates; worker: the scheduler and the "
+        "outbox sender (one active, others stand by); all (default): everything in one process",
     )
     run.set_defaults(handler=_cmd_run)
 

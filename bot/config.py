@@ -51,6 +51,19 @@ class Settings(BaseSettings):
     delivery_max_attempts: int = Field(default=5, ge=1, le=20)
     # Reminders are sent only between these local hours ("9-21": from 09:00 to 21:00).
     reminder_hours: str = "9-21"
+    # Conversation state in Redis (aiogram's RedisStorage) instead of the database.
+    redis_url: str | None = None
+    # "json" in production (one object a line, for a log collector), "text" for people.
+    log_format: Literal["text", "json"] = "text"
+    # /metrics and /healthz for processes that serve no webhook (the worker, polling);
+    # web workers serve them on the webhook port. Unset: not served.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # Per-user flood limit: a burst of THROTTLE_BURST messages, then one every
+    # 1/THROTTLE_RATE seconds; anything faster gets one "slow down" and is dropped.
+    throttle_rate: float = Field(default=1.0, gt=0)
+    throttle_burst: int = Field(default=8, ge=1)
+    # Questions the bot could not answer are kept this many days for staff, then deleted.
+    unanswered_retention_days: int = Field(default=90, ge=1)
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -98,7 +111,7 @@ class Settings(BaseSettings):
             ) from exc
         return value
 
-    @field_validator("webhook_url", "webhook_secret")
+    @field_validator("webhook_url", "webhook_secret", "redis_url")
     @classmethod
     def _empty_is_none(cls, value: str | None) -> str | None:
         return value or None

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from aiogram import BaseMiddleware
 from aiogram.types import Message, TelegramObject
 from aiogram.types import User as TelegramUser
@@ -25,17 +26,44 @@ LAST_SEEN_RESOLUTION = timedelta(minutes=5)
 MAX_TEXT_LENGTH = 1000
 
 
+# The two-key form of PostgreSQL advisory locks has a key space of its own, so these never
+# collide with the single-key locks for migrations and scheduler leadership.
+CONVERSATION_LOCK_CLASS = 0x7A1A
+
+
+def conversation_lock_key(user_id: int) -> int:
+    """A signed 32-bit key for a Telegram user id (which may exceed 32 bits); two users
+    sharing a key only means their updates wait for each other."""
+    folded = (user_id ^ (user_id >> 32)) & 0xFFFFFFFF
+    return folded - (1 << 32) if folded >= 1 << 31 else folded
+
+
 class DbSessionMiddleware(BaseMiddleware):
-    """One database session per update, committed when the handler succeeds."""
+    """One database session per update, committed when the handler succeeds.
+
+    On PostgreSQL the transaction first takes an advisory lock on the sender, released at
+    commit: with several web workers, two quick updates from one person can land on different
+    workers, and the second must see the wizard state the first one wrote. (Within one process
+    the event isolation already serialises them.)"""
 
     def __init__(self, database: Database) -> None:
         self.database = database
+        self.lock_conversations = not database.is_sqlite
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         async with self.database.session() as session:
             data["session"] = session
             token = current_session.set(session)
             try:
+                sender: TelegramUser | None = data.get("event_from_user")
+                if self.lock_conversations and sender is not None:
+                    await session.exec(
+                        sa.select(
+                            sa.func.pg_advisory_xact_lock(
+                                CONVERSATION_LOCK_CLASS, conversation_lock_key(sender.id)
+                            )
+                        )
+                    )
                 result = await handler(event, data)
                 await session.commit()
             finally:

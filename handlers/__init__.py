@@ -6,9 +6,10 @@ catch-all fallback last."""
 from __future__ import annotations
 
 from aiogram import F, Router
-from aiogram.types import Message
+from aiogram.types import ChatMemberUpdated, Message
 
 from bot.i18n import Translator
+from bot.models import User
 from handlers import (
     broadcast,
     calendar_admin,
@@ -18,6 +19,7 @@ from handlers import (
     keleshek,
     menu,
     onboarding,
+    privacy,
     questions,
     quota_check,
     serpin_check,
@@ -34,6 +36,12 @@ async def group_command(message: Message, t: Translator) -> None:
     await message.answer(t("errors.private_only"))
 
 
+async def membership_changed(event: ChatMemberUpdated, user: User | None) -> None:
+    """A person blocked (or unblocked) the bot: broadcasts and reminders skip blocked users."""
+    if user is not None:
+        user.is_active = event.new_chat_member.status not in ("kicked", "left")
+
+
 def build_root_router() -> Router:
     root = Router(name="root")
     root.include_router(errors.build_router())
@@ -42,10 +50,13 @@ def build_root_router() -> Router:
     groups = Router(name="groups")
     groups.message.register(group_command, F.chat.type != "private", F.text.startswith("/"))
     groups.message.register(ignore, F.chat.type != "private")
+    groups.edited_message.register(ignore, F.chat.type != "private")
     root.include_router(groups)
 
     private = Router(name="private")
     private.message.filter(F.chat.type == "private")
+    private.edited_message.filter(F.chat.type == "private")
+    private.my_chat_member.register(membership_changed, F.chat.type == "private")
     for router in (
         onboarding.build_router(),
         unt_check.build_router(),
@@ -55,6 +66,7 @@ def build_root_router() -> Router:
         deadlines.build_router(),
         menu.build_router(),
         staff.build_router(),
+        privacy.build_router(),
         broadcast.build_router(),
         calendar_admin.build_router(),
         questions.build_router(),

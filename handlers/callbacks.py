@@ -96,3 +96,7 @@ class ReminderCb(CallbackData, prefix="rem"):
 class CalendarCb(CallbackData, prefix="cal"):
     action: Literal["edit", "delete", "preview"]
     event_id: int
+
+
+class ForgetCb(CallbackData, prefix="forget"):
+    confirm: bool

@@ -32,6 +32,9 @@ async def on_error(event: ErrorEvent, bot: Bot, i18n: I18n, **data: Any) -> bool
         type(event.exception).__name__,
         exc_info=event.exception,
     )
+    metrics = data.get("metrics")
+    if metrics is not None:
+        metrics.errors.labels(event.update.event_type).inc()
     chat_id = _chat_id(event)
     if chat_id is None:
         return True

@@ -12,7 +12,7 @@ from aiogram.types import Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.i18n import Translator
-from bot.models import UnansweredQuestion
+from bot.models import AuditEntry, UnansweredQuestion
 from knowledge.base import KnowledgeError
 from knowledge.service import Knowledge
 
@@ -23,7 +23,9 @@ async def staff_only(_: Message, is_staff: bool) -> bool:
     return is_staff
 
 
-async def reload_knowledge(message: Message, t: Translator, knowledge: Knowledge) -> None:
+async def reload_knowledge(
+    message: Message, t: Translator, knowledge: Knowledge, session: AsyncSession
+) -> None:
     try:
         kb = knowledge.reload()
     except KnowledgeError as exc:
@@ -31,6 +33,9 @@ async def reload_knowledge(message: Message, t: Translator, knowledge: Knowledge
         return
     facts = [fact for _, fact in kb.facts()]
     unconfirmed = sum(fact.confidence.needs_check for fact in facts)
+    # Other processes (web workers) see this entry and reload within seconds.
+    assert message.from_user is not None
+    session.add(AuditEntry(actor_id=message.from_user.id, action="kb_reload", details={}))
     await message.answer(t("staff.kb_reloaded", facts=len(facts), unconfirmed=unconfirmed))
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,7 +23,7 @@ from sqlalchemy.engine import make_url
 
 from bot.db import Database, fcntl
 from bot.i18n import I18n
-from bot.models import CalendarEntry, utcnow
+from bot.models import CalendarEntry, UnansweredQuestion, utcnow
 from knowledge.base import KnowledgeBase
 from scheduler.reminders import due_now, fire, plan, seed_calendar
 
@@ -54,6 +55,11 @@ async def run_resync_job() -> None:
         await _ACTIVE.reschedule()
 
 
+async def run_retention_job() -> None:
+    if _ACTIVE is not None:
+        await _ACTIVE.purge_unanswered()
+
+
 async def run_reminder_job(event_key: str, lead: int) -> None:
     """The job target (a module-level function, so the job store can name it)."""
     if _ACTIVE is not None:
@@ -69,13 +75,17 @@ class ReminderScheduler:
         tz: ZoneInfo,
         *,
         on_queued: Any = None,
+        on_lead: Callable[[], None] | None = None,
         clock: Any = utcnow,
+        unanswered_retention_days: int = 90,
     ) -> None:
         self.database = database
         self.i18n = i18n
         self.kb = kb
         self.tz = tz
         self.on_queued = on_queued  # called after a reminder is queued (wakes the sender)
+        self.on_lead = on_lead  # called once this process becomes the leader
+        self.unanswered_retention = timedelta(days=unanswered_retention_days)
         self.clock = clock
         self.scheduler: AsyncIOScheduler | None = None
         self._leader: Any = None
@@ -141,7 +151,13 @@ class ReminderScheduler:
         self.scheduler.add_job(
             run_resync_job, "interval", minutes=1, id="calendar-resync", replace_existing=True
         )
+        self.scheduler.add_job(
+            run_retention_job, "interval", hours=6, id="unanswered-retention", replace_existing=True
+        )
+        await self.purge_unanswered()
         logger.info("scheduler running (%d jobs)", len(self.scheduler.get_jobs()))
+        if self.on_lead is not None:
+            self.on_lead()
 
     async def stop(self) -> None:
         global _ACTIVE
@@ -161,6 +177,19 @@ class ReminderScheduler:
             self._leader = None
 
     # ------------------------------------------------------------------ jobs
+    async def purge_unanswered(self) -> int:
+        """Delete logged unanswered questions older than UNANSWERED_RETENTION_DAYS."""
+        cutoff = self.clock() - self.unanswered_retention
+        async with self.database.session() as session:
+            result = await session.exec(
+                sa.delete(UnansweredQuestion).where(UnansweredQuestion.created_at < cutoff)  # type: ignore[arg-type]
+            )
+            await session.commit()
+        purged = result.rowcount or 0
+        if purged:
+            logger.info("deleted %d unanswered question(s) past retention", purged)
+        return purged
+
     async def events(self) -> list[CalendarEntry]:
         async with self.database.session() as session:
             return list((await session.exec(sa.select(CalendarEntry))).scalars())

@@ -74,6 +74,8 @@ def make_settings(database_url: str, stub: StubBotAPI) -> Callable[..., Settings
             "bot_token": stub.token,
             "bot_api_url": stub.base_url,
             "database_url": database_url,
+            # A test types far faster than a person; the flood limit has tests of its own.
+            "throttle_burst": 10_000,
         } | overrides
         return load_settings(**values)
 
