@@ -272,8 +272,14 @@ class TalapkerApp:
         """Serve the webhook (with /metrics and /healthz) and register it with the Bot API."""
         settings = self.settings
         app = web.Application()
+        # In the foreground: Telegram gets its 200 only once the update is handled and
+        # committed, so an update lost with a crashed worker is sent again; and Telegram's
+        # max_connections then bounds how many updates a worker holds at once.
         SimpleRequestHandler(
-            dispatcher=self.dispatcher, bot=self.bot, secret_token=settings.webhook_secret
+            dispatcher=self.dispatcher,
+            bot=self.bot,
+            secret_token=settings.webhook_secret,
+            handle_in_background=False,
         ).register(app, path=settings.webhook_path)
         await self._serve(app, settings.webhook_host, settings.webhook_port)
         self._serves_updates = True

@@ -13,6 +13,9 @@ import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
+# Fields a record may carry (`extra=`) that become keys of the JSON object.
+STRUCTURED_FIELDS = ("update_id", "update_type", "handler", "duration_ms", "outcome")
+
 current_update_id: ContextVar[int | None] = ContextVar("current_update_id", default=None)
 
 
@@ -30,9 +33,10 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        update_id = getattr(record, "update_id", None)
-        if update_id is not None:
-            entry["update_id"] = update_id
+        for name in STRUCTURED_FIELDS:
+            value = getattr(record, name, None)
+            if value is not None:
+                entry[name] = value
         if record.exc_info and record.exc_info[0] is not None:
             entry["error"] = record.exc_info[0].__name__
             entry["traceback"] = self.formatException(record.exc_info)
@@ -59,5 +63,6 @@ def configure_logging(level: str, fmt: str = "text", *, one_line: bool = False) 
     handler.addFilter(UpdateIdFilter())
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter(one_line=one_line))
     logging.basicConfig(level=level, handlers=[handler], force=True)
-    # aiogram logs every update at INFO ("Update id=… is handled"); the metrics count those.
+    # aiogram logs every update at INFO ("Update id=… is handled"); ours says more (handler,
+    # outcome) in a structured form, so theirs is left to warnings.
     logging.getLogger("aiogram.event").setLevel(max(logging.WARNING, logging.getLevelName(level)))

@@ -11,6 +11,7 @@ Two kinds of figures:
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from bot.logs import current_update_id
 from bot.models import Campaign, OutboxMessage, UnansweredQuestion
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+logger = logging.getLogger("talapker.updates")
 
 # Handler latency buckets (seconds): the goal is p99 under 50 ms, so resolution is finest there.
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -135,11 +137,30 @@ class UpdateMetricsMiddleware(BaseMiddleware):
         data["metrics_handler"] = taken_by
         token = current_update_id.set(event.update_id)
         started = time.perf_counter()
+        outcome = "error"
         try:
-            return await handler(event, data)
+            result = await handler(event, data)
+            outcome = "ok"
+            return result
         finally:
-            self.metrics.latency.labels(update_type).observe(time.perf_counter() - started)
-            self.metrics.updates.labels(update_type, taken_by.get("name", NO_HANDLER)).inc()
+            elapsed = time.perf_counter() - started
+            name = taken_by.get("name", NO_HANDLER)
+            self.metrics.latency.labels(update_type).observe(elapsed)
+            self.metrics.updates.labels(update_type, name).inc()
+            # The access log of the bot: what kind of update, which handler, how long.
+            logger.info(
+                "%s handled by %s in %.1f ms (%s)",
+                update_type,
+                name,
+                elapsed * 1000,
+                outcome,
+                extra={
+                    "update_type": update_type,
+                    "handler": name,
+                    "duration_ms": round(elapsed * 1000, 1),
+                    "outcome": outcome,
+                },
+            )
             current_update_id.reset(token)
 
 

@@ -1,0 +1,386 @@
+"""Production behaviour in one process: the flood limit, /forget, awkward update kinds,
+/metrics and /healthz, logs without message text, retention of the unanswered log, and
+/reload_kb reaching other processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import shutil
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import sqlalchemy as sa
+
+import bot.app
+from bot.app import TalapkerApp
+from bot.config import Settings
+from bot.db import Database
+from bot.delivery import Audience, enqueue
+from bot.logs import JsonFormatter, UpdateIdFilter
+from bot.metrics import health
+from bot.models import (
+    FsmRecord,
+    OutboxMessage,
+    Subscription,
+    UnansweredQuestion,
+    User,
+    utcnow,
+)
+from knowledge.base import DEFAULT_DATA_DIR
+from tests.botapi_stub import StubBotAPI
+from tests.conftest import RunningBot, eventually
+from tests.test_e2e_webhook import SECRET, free_port
+
+SLOW_DOWN = "slow down"
+
+
+async def test_a_flood_gets_one_slow_down_and_the_user_is_answered_again_later(
+    stub: StubBotAPI, start_polling: Any
+) -> None:
+    await start_polling(throttle_burst=5, throttle_rate=2.0)
+    for i in range(40):
+        await stub.send_text(1501, f"what is the UNT threshold {i}", language_code="en")
+    await stub.wait_for(lambda _: len(stub.texts_to(1501)) >= 6)
+    await asyncio.sleep(1.0)  # anything still coming would arrive now
+    replies = stub.texts_to(1501)
+    warnings = [r for r in replies if SLOW_DOWN in r]
+    assert len(warnings) == 1
+    # Five answers (the burst) plus at most a refill's worth; not forty.
+    assert 6 <= len(replies) <= 10
+    other = await stub.send_text(1502, "what is the UNT threshold", language_code="en")
+    assert other and "threshold" in (await stub.next_reply(1502))["text"].lower()
+
+    await asyncio.sleep(1.0)  # the bucket refills at two a second
+    before = len(stub.texts_to(1501))
+    await stub.send_text(1501, "how long is the UNT")
+    await stub.wait_for(lambda _: len(stub.texts_to(1501)) > before)
+    assert "240 minutes" in stub.texts_to(1501)[-1]
+
+
+async def test_flooding_buttons_stops_the_spinner_and_warns_once(
+    stub: StubBotAPI, start_polling: Any
+) -> None:
+    await start_polling(throttle_burst=2, throttle_rate=0.5)
+    await stub.send_text(1503, "/menu", language_code="ru")
+    await stub.next_reply(1503)
+    for _ in range(6):
+        await stub.press(1503, "menu:help")
+    await stub.wait_for(lambda calls: len(stub.calls_to("answerCallbackQuery")) >= 6)
+    answers = [c.params.get("text") for c in stub.calls_to("answerCallbackQuery")]
+    assert sum(1 for a in answers if a and "помедленнее" in a) == 1
+
+
+async def onboard_and_subscribe(stub: StubBotAPI, user_id: int) -> None:
+    await stub.send_text(user_id, "/start", language_code="en")
+    await stub.next_reply(user_id)
+    await stub.next_reply(user_id)
+    await stub.press(user_id, "lang:en")
+    await stub.next_reply(user_id)
+    await stub.press(user_id, "role:applicant")
+    await stub.next_reply(user_id)
+    await stub.press(user_id, "region:turkistan")
+    await stub.next_reply(user_id)
+
+
+async def rows_for(database: Database, user_id: int) -> dict[str, int]:
+    async with database.session() as session:
+
+        async def count(model: Any, condition: Any) -> int:
+            query = sa.select(sa.func.count()).select_from(model).where(condition)
+            return int((await session.exec(query)).scalar_one())
+
+        return {
+            "users": await count(User, User.id == user_id),
+            "subscriptions": await count(Subscription, Subscription.user_id == user_id),
+            "outbox": await count(OutboxMessage, OutboxMessage.user_id == user_id),
+            "fsm": await count(FsmRecord, FsmRecord.key.like(f"%:{user_id}:%")),  # type: ignore[attr-defined]
+        }
+
+
+async def test_forget_deletes_everything_about_the_user_after_confirmation(
+    stub: StubBotAPI, polling_bot: RunningBot
+) -> None:
+    database = polling_bot.app.database
+    for user_id in (1511, 1512):
+        await onboard_and_subscribe(stub, user_id)  # both stop mid-wizard (settlement step)
+        await polling_bot.user_when(user_id, lambda u: u.region == "turkistan")
+    async with database.session() as session:
+        for user_id in (1511, 1512):
+            session.add(Subscription(user_id=user_id, event_type="grant_application", lead_days=1))
+        await session.commit()
+    # A broadcast scheduled for tomorrow: its outbox rows wait, unsent.
+    await enqueue(
+        database,
+        kind="broadcast",
+        texts={"*": "Later"},
+        audience=Audience(),
+        scheduled_for=utcnow() + timedelta(days=1),
+    )
+    before = await rows_for(database, 1511)
+    assert before == {"users": 1, "subscriptions": 1, "outbox": 1, "fsm": 1}
+
+    await stub.send_text(1511, "/forget")
+    prompt = await stub.next_reply(1511)
+    assert "deletes everything I store about you" in prompt["text"]
+    await stub.press(1511, "forget:0")
+    assert "Nothing deleted" in (await stub.next_reply(1511))["text"]
+    assert await rows_for(database, 1511) == before
+
+    await stub.send_text(1511, "/forget")
+    await stub.next_reply(1511)
+    await stub.press(1511, "forget:1")
+    assert "I have deleted everything" in (await stub.next_reply(1511))["text"]
+    gone = {"users": 0, "subscriptions": 0, "outbox": 0, "fsm": 0}
+    assert await eventually(lambda: rows_for(database, 1511), lambda rows: rows == gone) == gone
+    assert await rows_for(database, 1512) == before  # nobody else's data
+
+    # Writing again starts from a clean profile, in the app's language.
+    await stub.send_text(1511, "/menu")
+    await stub.next_reply(1511)
+    user = await polling_bot.user_when(1511, lambda u: True)
+    assert (user.role, user.region, user.language, user.onboarded) == (None, None, None, False)
+
+
+def edited_update(stub: StubBotAPI, user_id: int, text: str, chat_type: str) -> dict[str, Any]:
+    update = stub.message_update(user_id, text, chat_type=chat_type)
+    update["edited_message"] = update.pop("message") | {"edit_date": 1}
+    return update
+
+
+async def test_edits_channel_posts_media_and_blocks_are_handled_quietly(
+    stub: StubBotAPI, polling_bot: RunningBot
+) -> None:
+    await stub.send_text(1521, "/menu", language_code="ru")
+    await stub.next_reply(1521)
+
+    await stub.push(edited_update(stub, 1521, "сколько баллов нужно", "private"))
+    assert "отредактированные" in (await stub.next_reply(1521))["text"]
+
+    await stub.push(edited_update(stub, -100777, "hello group", "supergroup"))
+    await stub.push(
+        {
+            "channel_post": {
+                "message_id": 5,
+                "date": 1,
+                "chat": {"id": -100888, "type": "channel", "title": "News"},
+                "text": "/start",
+            }
+        }
+    )
+    await stub.push(stub.message_update(1521, None, sticker=sticker()))
+    assert "только текст" in (await stub.next_reply(1521))["text"]
+    for status in ("kicked", "member"):
+        await stub.push(
+            {
+                "my_chat_member": {
+                    "chat": {"id": 1521, "type": "private"},
+                    "from": stub.user(1521),
+                    "date": 1,
+                    "old_chat_member": {"status": "member", "user": bot_user()},
+                    "new_chat_member": {"status": status, "user": bot_user()}
+                    | ({"until_date": 0} if status == "kicked" else {}),
+                }
+            }
+        )
+        active = status == "member"
+        await polling_bot.user_when(1521, lambda u, active=active: u.is_active is active)
+    await stub.send_text(1521, "/help")
+    assert "/forget" in (await stub.next_reply(1521))["text"]
+    # Nothing reached the group or the channel, and nothing failed.
+    assert not stub.texts_to(-100777) and not stub.texts_to(-100888)
+    assert not any("что-то пошло не так" in text for text in stub.texts_to(1521))
+
+
+def sticker() -> dict[str, Any]:
+    return {
+        "file_id": "CAAC",
+        "file_unique_id": "u1",
+        "type": "regular",
+        "width": 512,
+        "height": 512,
+        "is_animated": False,
+        "is_video": False,
+    }
+
+
+def bot_user() -> dict[str, Any]:
+    return {"id": 42, "is_bot": True, "first_name": "Talapker"}
+
+
+@pytest.fixture
+async def web_worker(make_settings: Callable[..., Settings]) -> AsyncIterator[TalapkerApp]:
+    port = free_port()
+    app = await TalapkerApp.create(
+        make_settings(
+            webhook_url=f"http://127.0.0.1:{port}/webhook",
+            webhook_secret=SECRET,
+            webhook_host="127.0.0.1",
+            webhook_port=port,
+        )
+    )
+    await app.start_webhook()
+    yield app
+    await app.close()
+
+
+async def fetch(app: TalapkerApp, path: str) -> tuple[int, str]:
+    url = f"http://127.0.0.1:{app.settings.webhook_port}{path}"
+    async with aiohttp.ClientSession() as http, http.get(url) as response:
+        return response.status, await response.text()
+
+
+def sample(exposition: str, name: str, **labels: str) -> float:
+    """The value of one sample in Prometheus text format (labels in any order)."""
+    for line in exposition.splitlines():
+        if line.startswith("#"):
+            continue
+        series, _, value = line.rpartition(" ")
+        metric, _, label_text = series.partition("{")
+        found = dict(
+            pair.split("=", 1) for pair in label_text.rstrip("}").split(",") if "=" in pair
+        )
+        if metric == name and {k: v.strip('"') for k, v in found.items()} == labels:
+            return float(value)
+    raise AssertionError(f"{name} {labels} not in /metrics")
+
+
+async def test_metrics_count_updates_by_handler_and_read_the_outbox(
+    stub: StubBotAPI, web_worker: TalapkerApp
+) -> None:
+    for i in range(3):
+        await stub.deliver_webhook(stub.message_update(1531 + i, "how long is the UNT"))
+    await stub.deliver_webhook(stub.message_update(1531, "qwxz zzkq", language_code="en"))
+    await enqueue(
+        web_worker.database,
+        kind="broadcast",
+        texts={"*": "Hello"},
+        audience=Audience(),
+        scheduled_for=utcnow() + timedelta(days=1),
+    )
+    status, text = await fetch(web_worker, "/metrics")
+    assert status == 200
+    assert sample(text, "talapker_updates_total", type="message", handler="questions.question") == 4
+    assert sample(text, "talapker_update_seconds_count", type="message") == 4
+    assert sample(text, "talapker_outbox_messages", status="pending") == 3
+    assert sample(text, "talapker_unanswered_questions") == 1
+    assert sample(text, "talapker_reminders_fired_total") == 0
+
+
+async def test_healthz_reports_the_database_and_migrations(
+    web_worker: TalapkerApp, database_url: str
+) -> None:
+    status, body = await fetch(web_worker, "/healthz")
+    assert status == 200
+    assert json.loads(body) == {"database": "ok", "migrations": "current", "status": "ok"}
+
+    behind = Database(database_url)
+    async with behind.engine.begin() as connection:
+        await connection.execute(sa.text("UPDATE alembic_version SET version_num = '0006'"))
+    healthy, report = await health(behind)
+    assert not healthy and report["migrations"].startswith("at 0006")
+    async with behind.engine.begin() as connection:
+        await connection.execute(
+            sa.text("UPDATE alembic_version SET version_num = :v"), {"v": Database.head_revision()}
+        )
+    await behind.dispose()
+
+    nowhere = Database("postgresql+asyncpg://nobody@127.0.0.1:9/none")
+    healthy, report = await health(nowhere)
+    assert not healthy and report["database"].startswith("unreachable")
+    await nowhere.dispose()
+
+
+class Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.addFilter(UpdateIdFilter())
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(JsonFormatter().format(record))
+
+
+async def test_info_logs_carry_update_ids_and_never_what_people_wrote(
+    stub: StubBotAPI, web_worker: TalapkerApp
+) -> None:
+    collect = Collect()
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(collect)
+    root.setLevel(logging.INFO)
+    try:
+        secret = "Aigerim Nurlanovna 8 777 123 45 67 wants a grant"
+        update = stub.message_update(1541, secret, language_code="en")
+        await stub.deliver_webhook(update)
+        # A button press is logged the same way.
+        await stub.deliver_webhook(stub.callback_update(1541, "forget:1"))
+    finally:
+        root.removeHandler(collect)
+        root.setLevel(old_level)
+    assert collect.lines, "nothing was logged at INFO"
+    entries = [json.loads(line) for line in collect.lines]
+    assert all(secret not in line and "Aigerim" not in line for line in collect.lines)
+    assert any(entry.get("update_id") == update["update_id"] for entry in entries)
+
+
+async def test_unanswered_questions_are_deleted_after_the_retention_period(
+    polling_bot: RunningBot,
+) -> None:
+    database = polling_bot.app.database
+    async with database.session() as session:
+        for age_days in (1, 89, 91, 400):
+            session.add(
+                UnansweredQuestion(
+                    text=f"old {age_days}",
+                    lang="en",
+                    topic_guess="other",
+                    confidence=0.1,
+                    created_at=utcnow() - timedelta(days=age_days),
+                )
+            )
+        await session.commit()
+    assert await polling_bot.app.reminders.purge_unanswered() == 2
+    async with database.session() as session:
+        kept = (await session.exec(sa.select(UnansweredQuestion.text))).scalars().all()
+    assert sorted(kept) == ["old 1", "old 89"]
+
+
+async def test_reload_kb_on_one_process_reaches_the_others(
+    stub: StubBotAPI,
+    start_polling: Any,
+    make_settings: Callable[..., Settings],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(bot.app, "KNOWLEDGE_SYNC_SECONDS", 0.1)
+    data = tmp_path / "data"
+    shutil.copytree(DEFAULT_DATA_DIR, data)
+    await start_polling(admin_ids="900", knowledge_dir=str(data))
+    other = await TalapkerApp.create(make_settings(knowledge_dir=str(data)))
+    other.start_knowledge_sync()
+    try:
+        unt = data / "unt.yaml"
+        unt.write_text(
+            unt.read_text(encoding="utf-8").replace(
+                "duration_minutes: {value: 240,", "duration_minutes: {value: 245,"
+            ),
+            encoding="utf-8",
+        )
+        await stub.send_text(900, "/reload_kb", language_code="en")
+        assert "Knowledge base reloaded" in (await stub.next_reply(900))["text"]
+
+        def minutes() -> int:
+            return other.knowledge.kb.unt.duration_minutes.value
+
+        async def read() -> int:
+            return minutes()
+
+        assert await eventually(read, lambda value: value == 245) == 245
+    finally:
+        await other.close()
