@@ -192,6 +192,8 @@ class TalapkerApp:
             return
         self._delivery_stop = asyncio.Event()
         self._delivery_task = asyncio.create_task(self.delivery.run(self._delivery_stop))
+        self.metrics.leader.set(1)
+        logger.info("this process now runs the scheduler and the outbox sender")
 
     async def stop_delivery(self) -> None:
         if self._delivery_task is not None and self._delivery_stop is not None:

@@ -22,7 +22,7 @@ from aiogram import BaseMiddleware
 from aiogram.dispatcher.event.handler import HandlerObject
 from aiogram.types import TelegramObject, Update
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
@@ -113,6 +113,11 @@ class Metrics:
         self.throttled = Counter(
             "talapker_throttled_updates",
             "Updates dropped because their sender was flooding",
+            registry=self.registry,
+        )
+        self.leader = Gauge(
+            "talapker_scheduler_leader",
+            "1 while this process runs the scheduler and the outbox sender",
             registry=self.registry,
         )
         self.database_figures = DatabaseFigures()

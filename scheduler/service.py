@@ -30,7 +30,7 @@ from scheduler.reminders import due_now, fire, plan, seed_calendar
 logger = logging.getLogger("talapker.scheduler")
 
 LEADER_LOCK_ID = 0x7A1A5C4E
-STANDBY_RETRY = 5.0
+STANDBY_RETRY = 2.0
 JOBS_TABLE = "apscheduler_jobs"
 _ACTIVE: ReminderScheduler | None = None
 

@@ -384,3 +384,61 @@ async def test_reload_kb_on_one_process_reaches_the_others(
         assert await eventually(read, lambda value: value == 245) == 245
     finally:
         await other.close()
+
+
+@pytest.fixture
+async def redis_url(tmp_path: Path) -> AsyncIterator[str]:
+    """A real Redis server (Debian's redis-server, which CI installs) on a free port."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (CI installs it)")
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(tmp_path),
+        stdout=asyncio.subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    for _ in range(100):
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            break
+        except OSError:
+            await asyncio.sleep(0.05)
+    yield url
+    process.terminate()
+    await process.wait()
+
+
+async def test_with_redis_url_the_wizard_state_lives_in_redis(
+    stub: StubBotAPI, start_polling: Any, redis_url: str
+) -> None:
+    first = await start_polling(redis_url=redis_url)
+    await stub.send_text(1551, "/start", language_code="en")
+    await stub.next_reply(1551)
+    await stub.next_reply(1551)
+    await stub.press(1551, "lang:kk")
+    await stub.next_reply(1551)
+    await first.user_when(1551, lambda u: u.language == "kk")
+    await first.stop()
+
+    # Another process (here: a restart) continues the wizard from Redis.
+    second = await start_polling(redis_url=redis_url)
+    await stub.press(1551, "role:parent")
+    assert "өңір" in (await stub.next_reply(1551))["text"].lower()
+    await second.user_when(1551, lambda u: u.role == "parent")
+    async with second.app.database.session() as session:
+        records = (
+            await session.exec(sa.select(sa.func.count()).select_from(FsmRecord))
+        ).scalar_one()
+    assert records == 0
