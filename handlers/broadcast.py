@@ -15,7 +15,6 @@ from aiogram.filters import Command, CommandObject
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, MessageOriginUser
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import Settings
@@ -25,6 +24,7 @@ from bot.i18n import LANGUAGE_NAMES, Translator
 from bot.models import AuditEntry, Campaign, CampaignStatus, OutboxMessage, User
 from handlers.callbacks import AudienceCb, BroadcastCb
 from handlers.common import sender
+from handlers.keyboards import Keyboard
 from knowledge.service import Knowledge
 
 AUDIT_SHOWN = 15
@@ -54,7 +54,7 @@ def audit(session: AsyncSession, actor: int, action: str, **details: Any) -> Non
 
 
 def audience_keyboard(t: Translator) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     options = [
         ("all", "all", ""),
         ("applicants", "role", "applicant"),
@@ -127,14 +127,14 @@ async def chose_audience(
     send = sender(callback)
     if kind == "pick_language":
         await callback.answer()
-        builder = InlineKeyboardBuilder()
+        builder = Keyboard()
         for code, name in LANGUAGE_NAMES.items():
             builder.button(text=name, callback_data=AudienceCb(kind="language", value=code))
         await send(t("broadcast.pick_language"), reply_markup=builder.as_markup())
         return
     if kind == "pick_region":
         await callback.answer()
-        builder = InlineKeyboardBuilder()
+        builder = Keyboard()
         for region in knowledge.kb.regions.regions:
             builder.button(
                 text=region.short.get(t.lang),
@@ -164,7 +164,7 @@ async def chose_audience(
     await send(t("broadcast.preview", count=count, audience=describe(audience, t, knowledge)))
     content = (await state.get_data())["content"]
     await show_content(bot, send.chat_id, content)
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     for action in ("send", "schedule", "cancel"):
         builder.button(
             text=t.plain(f"broadcast.{'send_now' if action == 'send' else action}"),
@@ -308,7 +308,7 @@ async def list_scheduled(
             else "?"
         )
         preview = html.escape(next(iter(campaign.texts.values()), "")[:60])
-        builder = InlineKeyboardBuilder()
+        builder = Keyboard()
         builder.button(
             text=t.plain("broadcast.cancel_item", id=campaign.id),
             callback_data=BroadcastCb(action="cancel_scheduled", campaign_id=campaign.id or 0),

@@ -12,7 +12,6 @@ from aiogram.filters import Command, CommandObject
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import Settings
@@ -21,6 +20,7 @@ from bot.models import AuditEntry, CalendarEntry, User, utcnow
 from handlers.broadcast import staff_only
 from handlers.callbacks import CalendarCb
 from handlers.common import sender
+from handlers.keyboards import Keyboard
 from knowledge.schema import EVENT_TYPES
 from scheduler.reminders import reminder_texts
 from scheduler.service import ReminderScheduler
@@ -63,7 +63,7 @@ async def show(message: Message, t: Translator, session: AsyncSession) -> None:
     )  # type: ignore[attr-defined]
     await message.answer(t("calendar_admin.title"))
     for event in reversed(events):
-        builder = InlineKeyboardBuilder()
+        builder = Keyboard()
         for action, icon in (("edit", "✏️"), ("preview", "👁"), ("delete", "🗑")):
             builder.button(
                 text=icon, callback_data=CalendarCb(action=action, event_id=event.id or 0)

@@ -11,7 +11,6 @@ from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import Settings
@@ -19,6 +18,7 @@ from bot.i18n import Translator
 from bot.models import CalendarEntry, Subscription, User
 from handlers.callbacks import MenuCb, ReminderCb
 from handlers.common import Send, sender, today
+from handlers.keyboards import Keyboard
 from knowledge.schema import EVENT_TYPES as ALL_EVENT_TYPES
 from scheduler.reminders import LEADS
 
@@ -50,7 +50,7 @@ async def subscribed_types(session: AsyncSession, user_id: int) -> set[str]:
 def keyboard(
     t: Translator, types_on: set[str], leads: list[int], window: tuple[int, int] = (9, 21)
 ) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     for event_type in EVENT_TYPES:
         mark = t.plain("calendar.on" if event_type in types_on else "calendar.off")
         builder.button(

@@ -12,14 +12,12 @@ from aiogram import F, Router
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.charts import comparison_chart, projection_chart
 from bot.config import Settings
 from bot.i18n import Translator
 from handlers.callbacks import KeleshekCb, MenuCb
 from handlers.common import Reply, Send, send_long, sender, today
-from handlers.keyboards import journey_end_keyboard
+from handlers.keyboards import Keyboard, journey_end_keyboard
 from knowledge.keleshek import keleshek_projection
 from knowledge.rules import RuleInputError
 from knowledge.service import Knowledge
@@ -67,7 +65,7 @@ def parse_amount(text: str) -> float | None:
 
 
 def flags_keyboard(t: Translator, flags: dict[str, bool]) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     for flag in FLAGS:
         mark = "✅ " if flags.get(flag) else "▫️ "
         builder.button(
@@ -104,7 +102,7 @@ async def typed_birth(
     await state.update_data(birth=birth.isoformat())
     await state.set_state(KeleshekWizard.monthly)
     mci = knowledge.kb.mci(on.year)
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     for n in (1, 2, 3):
         amount = f"{n * mci.value:,}".replace(",", " ")
         builder.button(
@@ -164,7 +162,7 @@ async def toggled(
 async def flags_done(callback: CallbackQuery, state: FSMContext, t: Translator) -> None:
     await callback.answer()
     await state.set_state(KeleshekWizard.balance)
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     builder.button(
         text=t.plain("keleshek_wizard.no_balance"),
         callback_data=KeleshekCb(action="balance", value="0"),
@@ -176,7 +174,7 @@ async def ask_rate(send: Send, state: FSMContext, t: Translator, knowledge: Know
     await state.set_state(KeleshekWizard.rate)
     k = knowledge.kb.savings.keleshek
     floor = k.guaranteed_rate_percent.value
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     builder.button(
         text=t.plain("keleshek_wizard.rate_button", rate=f"{floor:g}"),
         callback_data=KeleshekCb(action="rate", value=f"{floor:g}"),
@@ -282,6 +280,9 @@ async def finish(
         "keleshek_result", t.lang, on, projection=projection, tuition=settings.tuition_per_year_kzt
     )
     await send_long(send, answer.html)
+    # matplotlib is imported on the first chart, not at start: web workers stay ~40 MB leaner.
+    from bot.charts import comparison_chart, projection_chart
+
     chart, comparison = await asyncio.gather(
         asyncio.to_thread(projection_chart, projection, t.lang),
         asyncio.to_thread(comparison_chart, compare, t.lang),

@@ -12,17 +12,17 @@ from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.i18n import Translator
 from bot.models import FsmRecord, OutboxMessage, Subscription, User
 from handlers.callbacks import ForgetCb
 from handlers.common import sender
+from handlers.keyboards import Keyboard
 
 
 def confirm_keyboard(t: Translator) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     builder.button(text=t.plain("forget.confirm"), callback_data=ForgetCb(confirm=True))
     builder.button(text=t.plain("forget.keep"), callback_data=ForgetCb(confirm=False))
     builder.adjust(1)

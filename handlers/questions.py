@@ -9,7 +9,6 @@ from contextlib import suppress
 from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import Settings
@@ -17,7 +16,7 @@ from bot.i18n import I18n, Translator
 from bot.models import AnswerVote, UnansweredQuestion, User
 from handlers.callbacks import FeedbackCb, TopicCb
 from handlers.common import profile_of, send_long, sender, today
-from handlers.keyboards import topics_keyboard
+from handlers.keyboards import Keyboard, topics_keyboard
 from knowledge.schema import TOPICS
 from knowledge.service import Knowledge
 
@@ -84,7 +83,7 @@ async def topic_button(
 
 
 def feedback_keyboard(t: Translator, topic: str) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     builder.button(
         text=t.plain("feedback.yes"), callback_data=FeedbackCb(topic=topic, helpful=True)
     )

@@ -7,14 +7,13 @@ from aiogram import F, Router
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.config import Settings
 from bot.i18n import Translator
 from bot.models import User
 from handlers.callbacks import MenuCb, QuotaAnswerCb
 from handlers.common import Send, profile_of, send_long, sender, today
-from handlers.keyboards import journey_end_keyboard
+from handlers.keyboards import Keyboard, journey_end_keyboard
 from knowledge.router import Route
 from knowledge.service import Knowledge
 from knowledge.text import Entities
@@ -27,7 +26,7 @@ class QuotaCheck(StatesGroup):
 async def ask(send: Send, state: FSMContext, t: Translator, knowledge: Knowledge) -> None:
     data = await state.get_data()
     quota = knowledge.kb.quotas.quotas[data["index"]]
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     for answer in ("yes", "no", "finish"):
         builder.button(
             text=t.plain(f"quota_check.{answer}"), callback_data=QuotaAnswerCb(answer=answer)

@@ -15,14 +15,13 @@ from aiogram import F, Router
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.config import Settings
 from bot.i18n import Translator
 from bot.models import User
 from handlers.callbacks import MenuCb, PairCb, TargetCb, UntCb
 from handlers.common import Send, profile_of, send_long, sender, today
-from handlers.keyboards import journey_end_keyboard
+from handlers.keyboards import Keyboard, journey_end_keyboard
 from knowledge.base import KnowledgeBase
 from knowledge.router import Route
 from knowledge.rules import PART_IDS, RuleInputError, admission_year, check_unt
@@ -63,7 +62,7 @@ def part_name(kb: KnowledgeBase, part: str, pair: list[str], lang: str) -> str:
 
 
 def pair_keyboard(kb: KnowledgeBase, t: Translator) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     for pair in common_pairs(kb):
         label = " + ".join(subject_names(kb, list(pair), t.lang))
         builder.button(text=label, callback_data=PairCb(pair="+".join(pair)))
@@ -74,7 +73,7 @@ def pair_keyboard(kb: KnowledgeBase, t: Translator) -> InlineKeyboardMarkup:
 def target_keyboard(
     kb: KnowledgeBase, t: Translator, pair: list[str], page: int = 0
 ) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     for field in FIELDS:
         builder.button(
             text=t.plain(f"unt.field_{field}"), callback_data=TargetCb(kind="field", value=field)
@@ -124,7 +123,7 @@ async def ask_scores(send: Send, state: FSMContext, t: Translator, knowledge: Kn
     names = subject_names(knowledge.kb, pair, t.lang)
     if len(names) == 1:  # the creative exam stands for both profile parts
         names = names * 2
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     builder.button(text=t.plain("unt.one_by_one"), callback_data=UntCb(action="one_by_one"))
     await state.set_state(UntCheck.scores)
     await send(t("unt.scores_prompt", p1=names[0], p2=names[1]), reply_markup=builder.as_markup())
@@ -285,7 +284,7 @@ async def typed_target(
     if not found:
         await message.answer(t("unt.no_group_found", query=query))
         return
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     for group in found:
         builder.button(
             text=f"{group.code} {group.name.get(t.lang)}"[:60],

@@ -220,10 +220,14 @@ class Router:
 
     def entities(self, text: str, sets: list[frozenset[str]]) -> Entities:
         numbers, years, groups, programmes = extract_numbers(text)
+        present = frozenset().union(*sets)
 
         def found(table: dict[str, list[tuple[str, ...]]]) -> list[str]:
+            # Most phrases have a word the text lacks: rule those out before the positional scan.
             return [
-                name for name, phrases in table.items() if any(_phrase_in(sets, p) for p in phrases)
+                name
+                for name, phrases in table.items()
+                if any(present.issuperset(p) and _phrase_in(sets, p) for p in phrases)
             ]
 
         fields = found(self.fields)

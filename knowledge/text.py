@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 _CYRILLIC = {
     "а": "a",
@@ -81,6 +82,7 @@ _WORD = re.compile(r"[a-z0-9]+")
 _REPEATS = re.compile(r"(.)\1+")
 
 
+@lru_cache(maxsize=4096)  # data labels are matched against over and over
 def skeleton(text: str) -> str:
     """Lower-case ASCII skeleton of any text (see the module docstring)."""
     out = []
