@@ -311,6 +311,7 @@ class TalapkerApp:
                 settings.webhook_url,
                 secret_token=settings.webhook_secret,
                 allowed_updates=self.dispatcher.resolve_used_update_types(),
+                max_connections=settings.webhook_max_connections,
             )
         logger.info(
             "webhook listening on %s:%s%s",

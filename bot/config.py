@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     webhook_host: str = "0.0.0.0"
     webhook_port: int = Field(default=8080, ge=1, le=65535)
     webhook_path: str = "/webhook"
+    # How many connections Telegram opens to the webhook at once (Telegram's default: 40).
+    webhook_max_connections: int = Field(default=40, ge=1, le=100)
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     default_language: Language = "ru"
     timezone: str = "Asia/Almaty"

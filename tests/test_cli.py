@@ -160,3 +160,20 @@ def test_console_chat_shows_onboarding_with_numbered_buttons_and_keeps_state(
     second = run_chat(database_url, "hello\n")
     assert "Пожалуйста, нажмите одну из кнопок" in second
     assert "Кто вы?" in second
+
+
+def test_web_role_refuses_sqlite_with_one_line() -> None:
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "WEBHOOK_", "DATABASE_"))
+    }
+    result = subprocess.run(
+        [TALAPKER, "run", "--role", "web"],
+        env=clean | {"BOT_TOKEN": "1:x"},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "needs PostgreSQL" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -44,6 +44,7 @@ async def test_webhook_is_registered_with_its_secret(
     assert stub.webhook["url"] == webhook_app.settings.webhook_url
     assert stub.webhook["secret_token"] == SECRET
     assert "callback_query" in stub.webhook["allowed_updates"]
+    assert int(stub.webhook["max_connections"]) == 40
 
 
 async def test_update_with_the_right_secret_is_answered(
