@@ -92,14 +92,19 @@ async def until(check: object, timeout: float = 30.0) -> None:
 
 
 async def seed_a_due_reminder(database_url: str) -> None:
-    """A subscriber awake at any hour and an event tomorrow: its 7-day reminder is overdue,
-    so whichever worker leads first sends it at once (catch-up)."""
+    """A subscriber awake at any hour and an event tomorrow: a reminder is overdue, so
+    whichever worker leads first sends it at once (catch-up)."""
     database = Database(database_url)
     await database.upgrade()
     tomorrow = datetime.now(ZoneInfo("Asia/Almaty")).date() + timedelta(days=1)
     async with database.session() as session:
         session.add(User(id=SUBSCRIBER, language="en", waking_from=0, waking_until=24))
-        session.add(Subscription(user_id=SUBSCRIBER, event_type="grant_application", lead_days=7))
+        # Subscribed a week and a day ahead: before 10:00 local time the 7-day reminder is the
+        # latest due, after it the 1-day one; either way exactly one is sent.
+        for lead in (7, 1):
+            session.add(
+                Subscription(user_id=SUBSCRIBER, event_type="grant_application", lead_days=lead)
+            )
         session.add(
             CalendarEntry(
                 key="cluster_grants",
