@@ -127,11 +127,20 @@ class UserMiddleware(BaseMiddleware):
         return code if code in LANGUAGES else self.settings.default_language
 
 
+# Control characters (NUL above all: PostgreSQL refuses it in text) are dropped from what
+# people type; tab and newlines stay.
+_CONTROL = dict.fromkeys(c for c in range(32) if chr(c) not in "\t\n\r") | {0x7F: None}
+
+
 class InputGuardMiddleware(BaseMiddleware):
-    """Answers empty and oversized text before any handler sees it; state stays untouched."""
+    """Answers empty and oversized text before any handler sees it (state stays untouched),
+    and strips control characters from the rest."""
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         if isinstance(event, Message) and event.text is not None:
+            cleaned = event.text.translate(_CONTROL)
+            if cleaned != event.text:
+                event = event.model_copy(update={"text": cleaned})
             t: Translator = data["t"]
             length = len(event.text)
             if length > MAX_TEXT_LENGTH:

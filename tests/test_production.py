@@ -442,3 +442,21 @@ async def test_with_redis_url_the_wizard_state_lives_in_redis(
             await session.exec(sa.select(sa.func.count()).select_from(FsmRecord))
         ).scalar_one()
     assert records == 0
+
+
+async def test_control_characters_are_dropped_before_anything_is_stored(
+    stub: StubBotAPI, polling_bot: RunningBot
+) -> None:
+    # PostgreSQL refuses NUL in text; the hypothesis suite found this one.
+    await stub.send_text(1561, "qq\x00zz\x1b unknown\x00", language_code="en")
+    await stub.send_text(1561, "how long is\x00 the UNT")
+    replies = [(await stub.next_reply(1561))["text"] for _ in range(3)]
+    assert not any("went wrong" in reply for reply in replies)
+    assert "240 minutes" in replies[-1]
+    database = polling_bot.app.database
+
+    async def logged() -> list[str]:
+        async with database.session() as session:
+            return list((await session.exec(sa.select(UnansweredQuestion.text))).scalars())
+
+    assert await eventually(logged, lambda texts: texts == ["qqzz unknown"])
