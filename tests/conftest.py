@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import suppress
 from pathlib import Path
@@ -18,6 +19,7 @@ from bot.app import TalapkerApp
 from bot.config import Settings, load_settings
 from bot.db import Database
 from bot.models import User
+from knowledge.base import DEFAULT_DATA_DIR
 from tests.botapi_stub import StubBotAPI
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
@@ -158,3 +160,17 @@ def pytest_report_header() -> str:
     if TEST_DATABASE_URL:
         return "database: PostgreSQL (TEST_DATABASE_URL)"
     return "database: SQLite files (set TEST_DATABASE_URL to run on PostgreSQL)"
+
+
+@pytest.fixture
+def knowledge_copy(tmp_path: Path) -> Path:
+    """A copy of the shipped knowledge data that a test may edit, as staff would."""
+    data = tmp_path / "data"
+    shutil.copytree(DEFAULT_DATA_DIR, data)
+    return data
+
+
+def edit_data_file(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path.name}"
+    path.write_text(text.replace(old, new), encoding="utf-8")

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from bot.models import UnansweredQuestion
-from knowledge.base import DEFAULT_DATA_DIR
 from tests.botapi_stub import StubBotAPI
-from tests.conftest import RunningBot, eventually
+from tests.conftest import RunningBot, edit_data_file, eventually
 from tests.test_e2e_polling import buttons
 
 
@@ -94,17 +92,13 @@ async def test_staff_commands_exist_only_for_staff(stub: StubBotAPI, start_polli
 
 
 async def test_a_broken_data_file_is_rejected_and_the_old_data_keeps_answering(
-    stub: StubBotAPI, start_polling: Any, tmp_path: Path
+    stub: StubBotAPI, start_polling: Any, knowledge_copy: Path
 ) -> None:
-    data = tmp_path / "data"
-    shutil.copytree(DEFAULT_DATA_DIR, data)
-    await start_polling(admin_ids="900", knowledge_dir=str(data))
-    unt = data / "unt.yaml"
-    unt.write_text(
-        unt.read_text(encoding="utf-8").replace(
-            "duration_minutes: {value: 240,", "duration_minutes: {value: four hours,"
-        ),
-        encoding="utf-8",
+    await start_polling(admin_ids="900", knowledge_dir=str(knowledge_copy))
+    edit_data_file(
+        knowledge_copy / "unt.yaml",
+        "duration_minutes: {value: 240,",
+        "duration_minutes: {value: four hours,",
     )
 
     await stub.send_text(900, "/reload_kb", language_code="en")
@@ -115,16 +109,10 @@ async def test_a_broken_data_file_is_rejected_and_the_old_data_keeps_answering(
 
 
 async def test_region_names_corrected_by_staff_reach_the_buttons(
-    stub: StubBotAPI, start_polling: Any, tmp_path: Path
+    stub: StubBotAPI, start_polling: Any, knowledge_copy: Path
 ) -> None:
-    data = tmp_path / "data"
-    shutil.copytree(DEFAULT_DATA_DIR, data)
-    await start_polling(admin_ids="900", knowledge_dir=str(data))
-    regions = data / "regions.yaml"
-    regions.write_text(
-        regions.read_text(encoding="utf-8").replace('en: "Zhambyl"}', 'en: "Zhambyl (Taraz)"}'),
-        encoding="utf-8",
-    )
+    await start_polling(admin_ids="900", knowledge_dir=str(knowledge_copy))
+    edit_data_file(knowledge_copy / "regions.yaml", 'en: "Zhambyl"}', 'en: "Zhambyl (Taraz)"}')
     await stub.send_text(900, "/reload_kb", language_code="en")
     assert "Knowledge base reloaded" in (await stub.next_reply(900))["text"]
 

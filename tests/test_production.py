@@ -32,9 +32,8 @@ from bot.models import (
     User,
     utcnow,
 )
-from knowledge.base import DEFAULT_DATA_DIR
 from tests.botapi_stub import StubBotAPI
-from tests.conftest import RunningBot, eventually
+from tests.conftest import RunningBot, edit_data_file, eventually
 from tests.test_e2e_webhook import SECRET, free_port
 
 SLOW_DOWN = "slow down"
@@ -355,22 +354,18 @@ async def test_reload_kb_on_one_process_reaches_the_others(
     stub: StubBotAPI,
     start_polling: Any,
     make_settings: Callable[..., Settings],
-    tmp_path: Path,
+    knowledge_copy: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(bot.app, "KNOWLEDGE_SYNC_SECONDS", 0.1)
-    data = tmp_path / "data"
-    shutil.copytree(DEFAULT_DATA_DIR, data)
-    await start_polling(admin_ids="900", knowledge_dir=str(data))
-    other = await TalapkerApp.create(make_settings(knowledge_dir=str(data)))
+    await start_polling(admin_ids="900", knowledge_dir=str(knowledge_copy))
+    other = await TalapkerApp.create(make_settings(knowledge_dir=str(knowledge_copy)))
     other.start_knowledge_sync()
     try:
-        unt = data / "unt.yaml"
-        unt.write_text(
-            unt.read_text(encoding="utf-8").replace(
-                "duration_minutes: {value: 240,", "duration_minutes: {value: 245,"
-            ),
-            encoding="utf-8",
+        edit_data_file(
+            knowledge_copy / "unt.yaml",
+            "duration_minutes: {value: 240,",
+            "duration_minutes: {value: 245,",
         )
         await stub.send_text(900, "/reload_kb", language_code="en")
         assert "Knowledge base reloaded" in (await stub.next_reply(900))["text"]
