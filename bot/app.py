@@ -17,7 +17,9 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
+from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
+from aiogram.fsm.storage.memory import DisabledEventIsolation
 from aiogram.methods import Response, TelegramMethod
 from aiogram.types import BotCommand
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
@@ -30,7 +32,12 @@ from bot.fsm_storage import SQLModelStorage
 from bot.i18n import I18n
 from bot.isolation import KeyedLockIsolation
 from bot.metrics import HandlerNameMiddleware, Metrics, UpdateMetricsMiddleware, add_routes
-from bot.middlewares import DbSessionMiddleware, InputGuardMiddleware, UserMiddleware
+from bot.middlewares import (
+    ConversationLockMiddleware,
+    DbSessionMiddleware,
+    InputGuardMiddleware,
+    UserMiddleware,
+)
 from bot.models import AuditEntry
 from bot.throttle import ThrottleMiddleware, TokenBuckets
 from handlers import build_root_router
@@ -105,6 +112,8 @@ def create_dispatcher(
     dispatcher = Dispatcher(
         storage=storage,
         events_isolation=isolation,
+        # Registered below, inside the update's database session: see the comment there.
+        disable_fsm=True,
         settings=settings,
         database=database,
         i18n=i18n,
@@ -114,7 +123,14 @@ def create_dispatcher(
         metrics=metrics,
     )
     dispatcher.update.outer_middleware(UpdateMetricsMiddleware(metrics))
+    dispatcher.update.outer_middleware(ConversationLockMiddleware(dispatcher.fsm, isolation))
     dispatcher.update.outer_middleware(DbSessionMiddleware(database))
+    # aiogram's FSM middleware reads the conversation state. Inside the update's session and
+    # after the sender's lock it reads what the previous update of this person committed (on
+    # any worker), in the same transaction as the rest, not in a transaction of its own.
+    dispatcher.update.outer_middleware(
+        FSMContextMiddleware(storage, DisabledEventIsolation(), dispatcher.fsm.strategy)
+    )
     dispatcher.update.outer_middleware(UserMiddleware(settings, i18n))
     dispatcher.update.outer_middleware(
         ThrottleMiddleware(TokenBuckets(settings.throttle_rate, settings.throttle_burst), metrics)

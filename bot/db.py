@@ -57,7 +57,10 @@ class Database:
         self.url = url
         kwargs: dict[str, Any] = {"echo": echo}
         if not url.startswith("sqlite"):
-            kwargs |= {"pool_size": pool_size, "max_overflow": pool_size, "pool_pre_ping": True}
+            # No pre-ping: it is a round trip per update (a tenth of a web worker's CPU in
+            # bench/load.py). A connection found dead on use is discarded with the pool;
+            # the update it served gets the apology, and the next one a fresh connection.
+            kwargs |= {"pool_size": pool_size, "max_overflow": pool_size}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             sa.event.listen(self.engine.sync_engine, "connect", _enable_sqlite_pragmas)

@@ -1,5 +1,6 @@
-"""Outer middlewares run for every update, in this order:
-database session → user and locale → (message observer) input guard → router."""
+"""Outer middlewares run for every update, in this order: conversation lock → database
+session (with the cross-process sender lock) → conversation state → user and locale → flood
+limit → (message observer) input guard → router."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from aiogram import BaseMiddleware
+from aiogram.fsm.middleware import FSMContextMiddleware
+from aiogram.fsm.storage.base import BaseEventIsolation
 from aiogram.types import Message, TelegramObject
 from aiogram.types import User as TelegramUser
 from sqlalchemy.dialects import postgresql, sqlite
@@ -69,6 +72,24 @@ class DbSessionMiddleware(BaseMiddleware):
             finally:
                 current_session.reset(token)
             return result
+
+
+class ConversationLockMiddleware(BaseMiddleware):
+    """One update at a time per conversation in this process, held until the update's
+    transaction has committed (the next update must read what this one wrote). aiogram's own
+    FSM middleware would release its lock before our session commits, so it runs inside the
+    session with isolation switched off, and this middleware holds the lock around both."""
+
+    def __init__(self, fsm: FSMContextMiddleware, isolation: BaseEventIsolation) -> None:
+        self.fsm = fsm
+        self.isolation = isolation
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        context = self.fsm.resolve_event_context(data["bot"], data)
+        if context is None:
+            return await handler(event, data)
+        async with self.isolation.lock(key=context.key):
+            return await handler(event, data)
 
 
 class UserMiddleware(BaseMiddleware):
