@@ -209,6 +209,7 @@ class TalapkerApp:
         # The outbox sender runs where the scheduler leads: exactly one sender, so the
         # delivery rate is a rate for the whole installation, not per process.
         reminders.on_lead = app.start_delivery
+        reminders.on_step_down = app.stop_delivery
         return app
 
     @property
@@ -235,6 +236,7 @@ class TalapkerApp:
             self._delivery_stop.set()
             await self._delivery_task
             self._delivery_task = None
+        self.metrics.leader.set(0)
 
     # ------------------------------------------------------------------ knowledge sync
     def start_knowledge_sync(self) -> None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,6 +32,9 @@ logger = logging.getLogger("talapker.scheduler")
 
 LEADER_LOCK_ID = 0x7A1A5C4E
 STANDBY_RETRY = 2.0
+# How often the leader checks that it still holds its lock (its connection may have died
+# with a PostgreSQL restart; the server then released the lock and another process may lead).
+LEADER_CHECK = 10.0
 JOBS_TABLE = "apscheduler_jobs"
 _ACTIVE: ReminderScheduler | None = None
 
@@ -76,6 +80,7 @@ class ReminderScheduler:
         *,
         on_queued: Any = None,
         on_lead: Callable[[], None] | None = None,
+        on_step_down: Callable[[], Awaitable[None]] | None = None,
         clock: Any = utcnow,
         unanswered_retention_days: int = 90,
     ) -> None:
@@ -85,6 +90,8 @@ class ReminderScheduler:
         self.tz = tz
         self.on_queued = on_queued  # called after a reminder is queued (wakes the sender)
         self.on_lead = on_lead  # called once this process becomes the leader
+        self.on_step_down = on_step_down  # awaited when it finds it no longer leads
+        self._watch: asyncio.Task[None] | None = None
         self.unanswered_retention = timedelta(days=unanswered_retention_days)
         self.clock = clock
         self.scheduler: AsyncIOScheduler | None = None
@@ -156,13 +163,52 @@ class ReminderScheduler:
         )
         await self.purge_unanswered()
         logger.info("scheduler running (%d jobs)", len(self.scheduler.get_jobs()))
+        if not self.database.is_sqlite:
+            self._watch = asyncio.create_task(self._watch_leadership())
         if self.on_lead is not None:
             self.on_lead()
+
+    async def still_leading(self) -> bool:
+        """Whether the connection holding the advisory lock is alive (the lock lives and
+        dies with it). A lock file on SQLite cannot be lost."""
+        if not hasattr(self._leader, "execute"):
+            return self._leader is not None or self.database.is_sqlite
+        try:
+            await asyncio.wait_for(self._leader.execute(sa.text("SELECT 1")), LEADER_CHECK)
+        except Exception:  # any failure means the lock may be gone
+            return False
+        return True
+
+    async def _watch_leadership(self) -> None:
+        while True:
+            await asyncio.sleep(LEADER_CHECK)
+            if not await self.still_leading():
+                await self.step_down()
+                return
+
+    async def step_down(self) -> None:
+        """Stop scheduling and sending, and stand by: another process may lead now."""
+        global _ACTIVE
+        logger.warning("lost the scheduler lock (database connection gone); standing by")
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
+            self.scheduler = None
+        if _ACTIVE is self:
+            _ACTIVE = None
+        leader, self._leader = self._leader, None
+        if leader is not None:
+            with suppress(Exception):
+                await leader.invalidate()
+        if self.on_step_down is not None:
+            await self.on_step_down()
+        self._standby = asyncio.create_task(self._wait_for_leadership())
 
     async def stop(self) -> None:
         global _ACTIVE
         if self._standby is not None:
             self._standby.cancel()
+        if self._watch is not None and self._watch is not asyncio.current_task():
+            self._watch.cancel()
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
             self.scheduler = None
@@ -170,8 +216,12 @@ class ReminderScheduler:
             _ACTIVE = None
         if self._leader is not None:
             if hasattr(self._leader, "execute"):
-                await self._leader.execute(sa.text(f"SELECT pg_advisory_unlock({LEADER_LOCK_ID})"))
-                await self._leader.close()
+                with suppress(Exception):  # a dead connection has released the lock already
+                    await self._leader.execute(
+                        sa.text(f"SELECT pg_advisory_unlock({LEADER_LOCK_ID})")
+                    )
+                with suppress(Exception):
+                    await self._leader.close()
             else:
                 self._leader.close()
             self._leader = None

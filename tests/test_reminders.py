@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
+import scheduler.service
 from bot.db import Database
 from bot.delivery import DeliveryWorker
 from bot.i18n import I18n
@@ -19,6 +20,7 @@ from knowledge.base import load_knowledge
 from scheduler.reminders import due_now, fire, fire_time, plan
 from scheduler.service import ReminderScheduler
 from tests.botapi_stub import StubBotAPI
+from tests.conftest import TEST_DATABASE_URL
 from tests.test_delivery import drain
 
 TZ = ZoneInfo("Asia/Almaty")
@@ -256,3 +258,36 @@ async def test_each_user_gets_reminders_only_in_their_own_waking_hours(
     stop.set()
     await task
     await bot.session.close()
+
+
+@pytest.mark.skipif(not TEST_DATABASE_URL, reason="advisory locks are PostgreSQL's")
+async def test_a_leader_whose_connection_dies_steps_down(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(scheduler.service, "LEADER_CHECK", 0.2)
+    await setup(database)
+    clock = Clock(local(2027, 6, 1))
+    stepped_down: list[bool] = []
+
+    async def record_step_down() -> None:
+        stepped_down.append(True)
+
+    a = ReminderScheduler(database, I18N, KB, TZ, clock=clock, on_step_down=record_step_down)
+    b = ReminderScheduler(database, I18N, KB, TZ, clock=clock)
+    await a.start()
+    await b.start()
+    try:
+        assert a.is_leader and not b.is_leader
+        pid = (await a._leader.execute(sa.text("SELECT pg_backend_pid()"))).scalar()
+        async with database.engine.connect() as admin:
+            await admin.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        for _ in range(100):  # PostgreSQL released the lock with the connection
+            assert not (a.is_leader and b.is_leader and stepped_down)
+            if stepped_down and (a.is_leader or b.is_leader):
+                break
+            await asyncio.sleep(0.1)
+        assert stepped_down == [True]
+        assert a.is_leader != b.is_leader  # exactly one leads again
+    finally:
+        await a.stop()
+        await b.stop()
