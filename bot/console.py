@@ -234,8 +234,10 @@ class ConsoleChat:
 
 async def run_console(settings: Settings, user_id: int, language_code: str | None) -> None:
     session = ConsoleSession()
+    # One person at a keyboard (or a script piping questions in): no flood limit.
     app = await TalapkerApp.create(
-        settings.model_copy(update={"bot_token": CONSOLE_TOKEN}), session
+        settings.model_copy(update={"bot_token": CONSOLE_TOKEN, "throttle_burst": 1_000_000}),
+        session,
     )
     try:
         await ConsoleChat(app, session, user_id, language_code).run()

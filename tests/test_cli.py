@@ -177,3 +177,9 @@ def test_web_role_refuses_sqlite_with_one_line() -> None:
     assert result.returncode == 2
     assert "needs PostgreSQL" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_questions_piped_into_the_console_are_all_answered(database_url: str) -> None:
+    output = run_chat(database_url, "how long is the UNT\n" * 12)
+    assert output.count("240 minutes") == 12
+    assert "slow down" not in output
