@@ -163,14 +163,15 @@ def pytest_report_header() -> str:
 
 
 @pytest.fixture
-def knowledge_copy(tmp_path: Path) -> Path:
+def data_copy(tmp_path: Path) -> Path:
     """A copy of the shipped knowledge data that a test may edit, as staff would."""
-    data = tmp_path / "data"
-    shutil.copytree(DEFAULT_DATA_DIR, data)
-    return data
+    target = tmp_path / "data"
+    shutil.copytree(DEFAULT_DATA_DIR, target)
+    return target
 
 
 def edit_data_file(path: Path, old: str, new: str) -> None:
+    """Replace the first `old` (which must be there) in a data file."""
     text = path.read_text(encoding="utf-8")
     assert old in text, f"{old!r} not in {path.name}"
-    path.write_text(text.replace(old, new), encoding="utf-8")
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")

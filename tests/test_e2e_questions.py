@@ -92,11 +92,11 @@ async def test_staff_commands_exist_only_for_staff(stub: StubBotAPI, start_polli
 
 
 async def test_a_broken_data_file_is_rejected_and_the_old_data_keeps_answering(
-    stub: StubBotAPI, start_polling: Any, knowledge_copy: Path
+    stub: StubBotAPI, start_polling: Any, data_copy: Path
 ) -> None:
-    await start_polling(admin_ids="900", knowledge_dir=str(knowledge_copy))
+    await start_polling(admin_ids="900", knowledge_dir=str(data_copy))
     edit_data_file(
-        knowledge_copy / "unt.yaml",
+        data_copy / "unt.yaml",
         "duration_minutes: {value: 240,",
         "duration_minutes: {value: four hours,",
     )
@@ -109,10 +109,10 @@ async def test_a_broken_data_file_is_rejected_and_the_old_data_keeps_answering(
 
 
 async def test_region_names_corrected_by_staff_reach_the_buttons(
-    stub: StubBotAPI, start_polling: Any, knowledge_copy: Path
+    stub: StubBotAPI, start_polling: Any, data_copy: Path
 ) -> None:
-    await start_polling(admin_ids="900", knowledge_dir=str(knowledge_copy))
-    edit_data_file(knowledge_copy / "regions.yaml", 'en: "Zhambyl"}', 'en: "Zhambyl (Taraz)"}')
+    await start_polling(admin_ids="900", knowledge_dir=str(data_copy))
+    edit_data_file(data_copy / "regions.yaml", 'en: "Zhambyl"}', 'en: "Zhambyl (Taraz)"}')
     await stub.send_text(900, "/reload_kb", language_code="en")
     assert "Knowledge base reloaded" in (await stub.next_reply(900))["text"]
 

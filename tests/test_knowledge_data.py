@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from datetime import date
@@ -10,24 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.base import DEFAULT_DATA_DIR, KnowledgeError, load_knowledge
+from knowledge.base import KnowledgeError, load_knowledge
 from knowledge.facts import Confidence
 from knowledge.service import Knowledge
+from tests.conftest import edit_data_file
 
 TALAPKER = str(Path(sys.executable).with_name("talapker"))
-
-
-@pytest.fixture
-def data_copy(tmp_path: Path) -> Path:
-    target = tmp_path / "data"
-    shutil.copytree(DEFAULT_DATA_DIR, target)
-    return target
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert old in text, old
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
 def test_shipped_data_is_valid_and_every_fact_is_sourced() -> None:
@@ -107,7 +94,7 @@ def test_facts_sheet_numbers_are_in_the_data() -> None:
 def test_bad_edits_are_rejected_with_a_precise_message(
     data_copy: Path, file: str, old: str, new: str, expected: str
 ) -> None:
-    edit(data_copy / file, old, new)
+    edit_data_file(data_copy / file, old, new)
     with pytest.raises(KnowledgeError, match=expected.replace("(", r"\(").replace(")", r"\)")):
         load_knowledge(data_copy)
 
@@ -116,7 +103,7 @@ def test_error_points_at_the_line(data_copy: Path) -> None:
     path = data_copy / "thresholds.yaml"
     lines = path.read_text(encoding="utf-8").splitlines()
     line_no = next(i for i, line in enumerate(lines, 1) if "value: 75, as_of: 2024" in line)
-    edit(path, "value: 75, as_of: 2024", "value: seventy, as_of: 2024")
+    edit_data_file(path, "value: 75, as_of: 2024", "value: seventy, as_of: 2024")
     with pytest.raises(KnowledgeError) as error:
         load_knowledge(data_copy)
     assert str(error.value).startswith(f"thresholds.yaml:{line_no}:")
@@ -124,9 +111,13 @@ def test_error_points_at_the_line(data_copy: Path) -> None:
 
 def test_a_failed_reload_keeps_serving_the_old_data(data_copy: Path) -> None:
     knowledge = Knowledge(data_copy)
-    edit(data_copy / "unt.yaml", "duration_minutes: {value: 240,", "duration_minutes: {value: 250,")
+    edit_data_file(
+        data_copy / "unt.yaml", "duration_minutes: {value: 240,", "duration_minutes: {value: 250,"
+    )
     assert knowledge.reload().unt.duration_minutes.value == 250  # a good edit takes effect
-    edit(data_copy / "unt.yaml", "duration_minutes: {value: 250,", "duration_minutes: {value: [,")
+    edit_data_file(
+        data_copy / "unt.yaml", "duration_minutes: {value: 250,", "duration_minutes: {value: [,"
+    )
     with pytest.raises(KnowledgeError, match=r"unt\.yaml"):
         knowledge.reload()
     assert knowledge.kb.unt.duration_minutes.value == 250
@@ -140,7 +131,7 @@ def test_kb_check_command(data_copy: Path) -> None:
     )
     assert ok.returncode == 0, ok.stderr
     assert "facts" in ok.stdout
-    edit(data_copy / "grants.yaml", "max_groups: {value: 4,", "max_groups: {value: many,")
+    edit_data_file(data_copy / "grants.yaml", "max_groups: {value: 4,", "max_groups: {value: many,")
     bad = subprocess.run(
         [TALAPKER, "kb", "check", "--data", str(data_copy)], capture_output=True, text=True
     )

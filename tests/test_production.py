@@ -354,16 +354,16 @@ async def test_reload_kb_on_one_process_reaches_the_others(
     stub: StubBotAPI,
     start_polling: Any,
     make_settings: Callable[..., Settings],
-    knowledge_copy: Path,
+    data_copy: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(bot.app, "KNOWLEDGE_SYNC_SECONDS", 0.1)
-    await start_polling(admin_ids="900", knowledge_dir=str(knowledge_copy))
-    other = await TalapkerApp.create(make_settings(knowledge_dir=str(knowledge_copy)))
+    await start_polling(admin_ids="900", knowledge_dir=str(data_copy))
+    other = await TalapkerApp.create(make_settings(knowledge_dir=str(data_copy)))
     other.start_knowledge_sync()
     try:
         edit_data_file(
-            knowledge_copy / "unt.yaml",
+            data_copy / "unt.yaml",
             "duration_minutes: {value: 240,",
             "duration_minutes: {value: 245,",
         )
