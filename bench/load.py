@@ -182,7 +182,7 @@ def build_workload(updates: int, users: int, seed: int = 7) -> Workload:
         # Half are people already in the database (ids 1..users), half are new.
         uid = rng.randint(1, users) if n % 2 else users + 1 + n
         lang, _ = rng.choice(questions)
-        asked = [q for q in rng.sample(questions, 10)]
+        asked = rng.sample(questions, 10)
         kind = n % 10
         if kind < 3:
             steps = [

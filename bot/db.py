@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +126,7 @@ class Database:
             )
 
     @staticmethod
+    @cache  # the migration files ship with the code; /healthz asks every few seconds
     def head_revision() -> str | None:
         return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
