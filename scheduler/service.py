@@ -205,10 +205,14 @@ class ReminderScheduler:
 
     async def stop(self) -> None:
         global _ACTIVE
-        if self._standby is not None:
-            self._standby.cancel()
-        if self._watch is not None and self._watch is not asyncio.current_task():
-            self._watch.cancel()
+        # Wait for the cancelled tasks to unwind: a standby may be half-way through becoming
+        # the leader (in a database call) and must not outlive the database it uses.
+        for task in (self._standby, self._watch):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+        self._standby = self._watch = None
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
             self.scheduler = None
