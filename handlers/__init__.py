@@ -5,7 +5,7 @@ catch-all fallback last."""
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.types import ChatMemberUpdated, Message
 
 from bot.i18n import Translator
@@ -26,6 +26,7 @@ from handlers import (
     staff,
     unt_check,
 )
+from handlers.filters import COMMAND, NOT_PRIVATE, PRIVATE
 
 
 async def ignore(_message: Message) -> None:
@@ -48,15 +49,15 @@ def build_root_router() -> Router:
 
     # Talapker is a one-to-one assistant: in groups it only points people to a private chat.
     groups = Router(name="groups")
-    groups.message.register(group_command, F.chat.type != "private", F.text.startswith("/"))
-    groups.message.register(ignore, F.chat.type != "private")
-    groups.edited_message.register(ignore, F.chat.type != "private")
+    groups.message.register(group_command, NOT_PRIVATE, COMMAND)
+    groups.message.register(ignore, NOT_PRIVATE)
+    groups.edited_message.register(ignore, NOT_PRIVATE)
     root.include_router(groups)
 
     private = Router(name="private")
-    private.message.filter(F.chat.type == "private")
-    private.edited_message.filter(F.chat.type == "private")
-    private.my_chat_member.register(membership_changed, F.chat.type == "private")
+    private.message.filter(PRIVATE)
+    private.edited_message.filter(PRIVATE)
+    private.my_chat_member.register(membership_changed, PRIVATE)
     for router in (
         onboarding.build_router(),
         unt_check.build_router(),

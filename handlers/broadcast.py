@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from aiogram import Bot, F, Router
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, MessageOriginUser
@@ -24,6 +24,7 @@ from bot.i18n import LANGUAGE_NAMES, Translator
 from bot.models import AuditEntry, Campaign, CampaignStatus, OutboxMessage, User
 from handlers.callbacks import AudienceCb, BroadcastCb
 from handlers.common import sender
+from handlers.filters import NOT_COMMAND
 from handlers.keyboards import Keyboard
 from knowledge.service import Knowledge
 
@@ -450,18 +451,21 @@ def build_router() -> Router:
     router = Router(name="broadcast")
     router.message.filter(staff_only)
     router.callback_query.filter(staff_only)
-    typed = ~F.text.startswith("/")
     router.message.register(start, Command("broadcast"))
     router.message.register(list_scheduled, Command("scheduled"))
     router.message.register(staff_command, Command("staff_add", "staff_remove"), admin_only)
     router.message.register(audit_log, Command("audit"), admin_only)
-    router.message.register(forwarded, StaffGrant.waiting, admin_only, typed)
-    router.message.register(got_content, Compose.content, typed)
-    router.callback_query.register(chose_audience, Compose.audience, AudienceCb.filter())
+    router.message.register(forwarded, StateFilter(StaffGrant.waiting), admin_only, NOT_COMMAND)
+    router.message.register(got_content, StateFilter(Compose.content), NOT_COMMAND)
     router.callback_query.register(
-        confirm, Compose.confirm, BroadcastCb.filter(F.action.in_({"send", "schedule", "cancel"}))
+        chose_audience, StateFilter(Compose.audience), AudienceCb.filter()
     )
-    router.message.register(got_time, Compose.when, typed)
+    router.callback_query.register(
+        confirm,
+        StateFilter(Compose.confirm),
+        BroadcastCb.filter(F.action.in_({"send", "schedule", "cancel"})),
+    )
+    router.message.register(got_time, StateFilter(Compose.when), NOT_COMMAND)
     router.callback_query.register(
         cancel_scheduled, BroadcastCb.filter(F.action == "cancel_scheduled")
     )

@@ -7,8 +7,8 @@ import re
 from datetime import date, datetime
 
 import sqlalchemy as sa
-from aiogram import F, Router
-from aiogram.filters import Command, CommandObject
+from aiogram import Router
+from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
@@ -20,6 +20,7 @@ from bot.models import AuditEntry, CalendarEntry, User, utcnow
 from handlers.broadcast import staff_only
 from handlers.callbacks import CalendarCb
 from handlers.common import sender
+from handlers.filters import NOT_COMMAND
 from handlers.keyboards import Keyboard
 from knowledge.schema import EVENT_TYPES
 from scheduler.reminders import reminder_texts
@@ -196,5 +197,5 @@ def build_router() -> Router:
     router.message.register(show, Command("calendar"))
     router.message.register(add, Command("calendar_add"))
     router.callback_query.register(pressed, CalendarCb.filter())
-    router.message.register(new_date, CalendarEdit.date, ~F.text.startswith("/"))
+    router.message.register(new_date, StateFilter(CalendarEdit.date), NOT_COMMAND)
     return router

@@ -9,6 +9,7 @@ import re
 from datetime import date
 
 from aiogram import F, Router
+from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
@@ -17,6 +18,7 @@ from bot.config import Settings
 from bot.i18n import Translator
 from handlers.callbacks import KeleshekCb, MenuCb
 from handlers.common import Reply, Send, send_long, sender, today
+from handlers.filters import NOT_COMMAND, TEXT
 from handlers.keyboards import Keyboard, journey_end_keyboard
 from knowledge.keleshek import keleshek_projection
 from knowledge.rules import RuleInputError
@@ -296,25 +298,26 @@ async def finish(
 
 def build_router() -> Router:
     router = Router(name="keleshek")
-    typed = ~F.text.startswith("/")
     router.callback_query.register(start, MenuCb.filter(F.action == "keleshek"))
-    router.message.register(typed_birth, KeleshekWizard.birth, F.text, typed)
+    router.message.register(typed_birth, StateFilter(KeleshekWizard.birth), TEXT, NOT_COMMAND)
     router.callback_query.register(
-        chose_mci, KeleshekWizard.monthly, KeleshekCb.filter(F.action == "mci")
+        chose_mci, StateFilter(KeleshekWizard.monthly), KeleshekCb.filter(F.action == "mci")
     )
-    router.message.register(typed_monthly, KeleshekWizard.monthly, F.text, typed)
+    router.message.register(typed_monthly, StateFilter(KeleshekWizard.monthly), TEXT, NOT_COMMAND)
     router.callback_query.register(
-        toggled, KeleshekWizard.flags, KeleshekCb.filter(F.action == "toggle")
-    )
-    router.callback_query.register(
-        flags_done, KeleshekWizard.flags, KeleshekCb.filter(F.action == "next")
+        toggled, StateFilter(KeleshekWizard.flags), KeleshekCb.filter(F.action == "toggle")
     )
     router.callback_query.register(
-        balance_button, KeleshekWizard.balance, KeleshekCb.filter(F.action == "balance")
+        flags_done, StateFilter(KeleshekWizard.flags), KeleshekCb.filter(F.action == "next")
     )
-    router.message.register(typed_balance, KeleshekWizard.balance, F.text, typed)
     router.callback_query.register(
-        rate_button, KeleshekWizard.rate, KeleshekCb.filter(F.action == "rate")
+        balance_button,
+        StateFilter(KeleshekWizard.balance),
+        KeleshekCb.filter(F.action == "balance"),
     )
-    router.message.register(typed_rate, KeleshekWizard.rate, F.text, typed)
+    router.message.register(typed_balance, StateFilter(KeleshekWizard.balance), TEXT, NOT_COMMAND)
+    router.callback_query.register(
+        rate_button, StateFilter(KeleshekWizard.rate), KeleshekCb.filter(F.action == "rate")
+    )
+    router.message.register(typed_rate, StateFilter(KeleshekWizard.rate), TEXT, NOT_COMMAND)
     return router

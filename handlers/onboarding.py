@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from contextlib import suppress
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import CommandStart, StateFilter
 from aiogram.fsm.context import FSMContext
@@ -18,6 +18,7 @@ from bot.i18n import I18n, Translator
 from bot.models import Role, Settlement, User
 from handlers.callbacks import LanguageCb, RegionCb, RoleCb, SettlementCb
 from handlers.common import Send, sender
+from handlers.filters import NOT_COMMAND
 from handlers.keyboards import (
     language_keyboard,
     main_menu_keyboard,
@@ -177,11 +178,13 @@ async def typed_instead_of_tapping(
 def build_router() -> Router:
     router = Router(name="onboarding")
     router.message.register(start, CommandStart())
-    router.callback_query.register(chose_language, Onboarding.language, LanguageCb.filter())
-    router.callback_query.register(chose_role, Onboarding.role, RoleCb.filter())
-    router.callback_query.register(chose_region, Onboarding.region, RegionCb.filter())
-    router.callback_query.register(chose_settlement, Onboarding.settlement, SettlementCb.filter())
-    router.message.register(
-        typed_instead_of_tapping, StateFilter(Onboarding), ~F.text.startswith("/")
+    router.callback_query.register(
+        chose_language, StateFilter(Onboarding.language), LanguageCb.filter()
     )
+    router.callback_query.register(chose_role, StateFilter(Onboarding.role), RoleCb.filter())
+    router.callback_query.register(chose_region, StateFilter(Onboarding.region), RegionCb.filter())
+    router.callback_query.register(
+        chose_settlement, StateFilter(Onboarding.settlement), SettlementCb.filter()
+    )
+    router.message.register(typed_instead_of_tapping, StateFilter(Onboarding), NOT_COMMAND)
     return router

@@ -18,6 +18,7 @@ from bot.i18n import Translator
 from bot.models import FsmRecord, OutboxMessage, Subscription, User
 from handlers.callbacks import ForgetCb
 from handlers.common import sender
+from handlers.filters import Magic
 from handlers.keyboards import Keyboard
 
 
@@ -66,5 +67,5 @@ async def forget_answer(
 def build_router() -> Router:
     router = Router(name="privacy")
     router.message.register(forget_command, Command("forget"))
-    router.callback_query.register(forget_answer, ForgetCb.filter(), F.from_user)
+    router.callback_query.register(forget_answer, ForgetCb.filter(), Magic(F.from_user))
     return router

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from contextlib import suppress
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -16,6 +16,7 @@ from bot.i18n import I18n, Translator
 from bot.models import AnswerVote, UnansweredQuestion, User
 from handlers.callbacks import FeedbackCb, TopicCb
 from handlers.common import profile_of, send_long, sender, today
+from handlers.filters import COMMAND, TEXT
 from handlers.keyboards import Keyboard, topics_keyboard
 from knowledge.schema import TOPICS
 from knowledge.service import Knowledge
@@ -109,8 +110,8 @@ async def vote(
 
 def build_router() -> Router:
     router = Router(name="questions")
-    router.message.register(unknown_command, F.text.startswith("/"))
-    router.message.register(question, F.text)
+    router.message.register(unknown_command, COMMAND)
+    router.message.register(question, TEXT)
     router.callback_query.register(topic_button, TopicCb.filter())
     router.callback_query.register(vote, FeedbackCb.filter())
     return router

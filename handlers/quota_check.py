@@ -4,6 +4,7 @@ shares and documents (and the reminder that quota applicants also compete genera
 from __future__ import annotations
 
 from aiogram import F, Router
+from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery
@@ -82,5 +83,5 @@ async def answered(
 def build_router() -> Router:
     router = Router(name="quota_check")
     router.callback_query.register(start, MenuCb.filter(F.action == "quotas"))
-    router.callback_query.register(answered, QuotaCheck.ask, QuotaAnswerCb.filter())
+    router.callback_query.register(answered, StateFilter(QuotaCheck.ask), QuotaAnswerCb.filter())
     return router

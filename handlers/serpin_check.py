@@ -4,6 +4,7 @@ they are unknown (and stores the answers), then shows eligibility and where one 
 from __future__ import annotations
 
 from aiogram import F, Router
+from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery
@@ -105,6 +106,8 @@ async def chose_settlement(
 def build_router() -> Router:
     router = Router(name="serpin_check")
     router.callback_query.register(start, MenuCb.filter(F.action == "serpin"))
-    router.callback_query.register(chose_region, SerpinCheck.region, RegionCb.filter())
-    router.callback_query.register(chose_settlement, SerpinCheck.settlement, SettlementCb.filter())
+    router.callback_query.register(chose_region, StateFilter(SerpinCheck.region), RegionCb.filter())
+    router.callback_query.register(
+        chose_settlement, StateFilter(SerpinCheck.settlement), SettlementCb.filter()
+    )
     return router

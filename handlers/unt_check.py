@@ -12,6 +12,7 @@ from collections import Counter
 from typing import Any
 
 from aiogram import F, Router
+from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
@@ -21,6 +22,7 @@ from bot.i18n import Translator
 from bot.models import User
 from handlers.callbacks import MenuCb, PairCb, TargetCb, UntCb
 from handlers.common import Send, profile_of, send_long, sender, today
+from handlers.filters import NOT_COMMAND, TEXT
 from handlers.keyboards import Keyboard, journey_end_keyboard
 from knowledge.base import KnowledgeBase
 from knowledge.router import Route
@@ -397,17 +399,16 @@ async def after_result(
 
 def build_router() -> Router:
     router = Router(name="unt_check")
-    typed = ~F.text.startswith("/")
     router.callback_query.register(start_from_menu, MenuCb.filter(F.action.in_({"unt", "grant"})))
-    router.callback_query.register(chose_pair, UntCheck.pair, PairCb.filter())
-    router.message.register(typed_pair, UntCheck.pair, F.text, typed)
+    router.callback_query.register(chose_pair, StateFilter(UntCheck.pair), PairCb.filter())
+    router.message.register(typed_pair, StateFilter(UntCheck.pair), TEXT, NOT_COMMAND)
     router.callback_query.register(
-        one_by_one, UntCheck.scores, UntCb.filter(F.action == "one_by_one")
+        one_by_one, StateFilter(UntCheck.scores), UntCb.filter(F.action == "one_by_one")
     )
-    router.message.register(typed_scores, UntCheck.scores, F.text, typed)
-    router.message.register(typed_part, UntCheck.part, F.text, typed)
-    router.callback_query.register(chose_target, UntCheck.target, TargetCb.filter())
-    router.message.register(typed_target, UntCheck.target, F.text, typed)
+    router.message.register(typed_scores, StateFilter(UntCheck.scores), TEXT, NOT_COMMAND)
+    router.message.register(typed_part, StateFilter(UntCheck.part), TEXT, NOT_COMMAND)
+    router.callback_query.register(chose_target, StateFilter(UntCheck.target), TargetCb.filter())
+    router.message.register(typed_target, StateFilter(UntCheck.target), TEXT, NOT_COMMAND)
     router.callback_query.register(
         after_result, UntCb.filter(F.action.in_({"check_another", "to_grant"}))
     )

@@ -455,3 +455,34 @@ async def test_control_characters_are_dropped_before_anything_is_stored(
             return list((await session.exec(sa.select(UnansweredQuestion.text))).scalars())
 
     assert await eventually(logged, lambda texts: texts == ["qqzz unknown"])
+
+
+def test_no_filter_or_handler_is_sent_to_a_thread() -> None:
+    """aiogram runs a synchronous filter or handler through `asyncio.to_thread` on every update
+    that reaches it; that hop cost a fifth of the CPU per update (bench/load.py). A bare `F...`
+    or `State` filter added later would bring it back quietly, so this walks every router."""
+    from aiogram import Router
+
+    from handlers import build_root_router
+
+    offenders: list[str] = []
+
+    def walk(router: Router) -> None:
+        for name, observer in router.observers.items():
+            where = f"{router.name}.{name}"
+            offenders.extend(
+                f"{where}: {handler.callback.__name__}"
+                for handler in observer.handlers
+                if not handler.awaitable
+            )
+            for handler in (observer._handler, *observer.handlers):
+                offenders.extend(
+                    f"{where}: filter {event_filter.callback!r}"
+                    for event_filter in handler.filters or ()
+                    if not event_filter.awaitable
+                )
+        for child in router.sub_routers:
+            walk(child)
+
+    walk(build_root_router())
+    assert offenders == []
