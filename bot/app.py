@@ -124,7 +124,7 @@ def create_dispatcher(
     )
     dispatcher.update.outer_middleware(UpdateMetricsMiddleware(metrics))
     dispatcher.update.outer_middleware(ConversationLockMiddleware(dispatcher.fsm, isolation))
-    dispatcher.update.outer_middleware(DbSessionMiddleware(database))
+    dispatcher.update.outer_middleware(DbSessionMiddleware(database, storage))
     # aiogram's FSM middleware reads the conversation state. Inside the update's session and
     # after the sender's lock it reads what the previous update of this person committed (on
     # any worker), in the same transaction as the rest, not in a transaction of its own.

@@ -5,13 +5,14 @@ limit → (message observer) input guard → router."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from aiogram import BaseMiddleware
 from aiogram.fsm.middleware import FSMContextMiddleware
-from aiogram.fsm.storage.base import BaseEventIsolation
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, StorageKey
 from aiogram.types import Message, TelegramObject
 from aiogram.types import User as TelegramUser
 from sqlalchemy.dialects import postgresql, sqlite
@@ -19,8 +20,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import LANGUAGES, Settings
 from bot.db import Database, current_session
+from bot.fsm_storage import SQLModelStorage
 from bot.i18n import I18n, Translator
-from bot.models import User, utcnow
+from bot.models import FsmRecord, User, utcnow
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
@@ -47,31 +49,61 @@ class DbSessionMiddleware(BaseMiddleware):
     On PostgreSQL the transaction first takes an advisory lock on the sender, released at
     commit: with several web workers, two quick updates from one person can land on different
     workers, and the second must see the wizard state the first one wrote. (Within one process
-    the event isolation already serialises them.)"""
+    the event isolation already serialises them.)
 
-    def __init__(self, database: Database) -> None:
+    After the lock one query reads the sender's user row and conversation record together; the
+    user lands in the session's identity map (so `UserMiddleware` finds it without a query) and
+    the record in the storage's copy for this update, whose changes are written before the
+    commit. Each round trip costs more CPU than the rest of a short answer."""
+
+    def __init__(self, database: Database, storage: BaseStorage) -> None:
         self.database = database
         self.lock_conversations = not database.is_sqlite
+        self.storage = storage if isinstance(storage, SQLModelStorage) else None
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         async with self.database.session() as session:
             data["session"] = session
             token = current_session.set(session)
             try:
-                sender: TelegramUser | None = data.get("event_from_user")
-                if self.lock_conversations and sender is not None:
-                    await session.exec(
-                        sa.select(
-                            sa.func.pg_advisory_xact_lock(
-                                CONVERSATION_LOCK_CLASS, conversation_lock_key(sender.id)
+                with self.storage.update_scope() if self.storage else nullcontext():
+                    sender: TelegramUser | None = data.get("event_from_user")
+                    if sender is not None:
+                        if self.lock_conversations:
+                            await session.exec(
+                                sa.select(
+                                    sa.func.pg_advisory_xact_lock(
+                                        CONVERSATION_LOCK_CLASS, conversation_lock_key(sender.id)
+                                    )
+                                )
                             )
-                        )
-                    )
-                result = await handler(event, data)
+                        await self._preload(session, sender, data)
+                    result = await handler(event, data)
+                    if self.storage:
+                        await self.storage.flush(session)
                 await session.commit()
             finally:
                 current_session.reset(token)
             return result
+
+    async def _preload(
+        self, session: AsyncSession, sender: TelegramUser, data: dict[str, Any]
+    ) -> None:
+        key: StorageKey | None = data.get("conversation_key")
+        if self.storage is None or key is None or sender.is_bot:
+            return
+        built = self.storage.build_key(key)
+        row = (
+            await session.exec(
+                sa.select(User, FsmRecord.state, FsmRecord.data)  # type: ignore[call-overload]
+                .outerjoin(FsmRecord, FsmRecord.key == built)  # type: ignore[arg-type]
+                .where(User.id == sender.id)
+            )
+        ).first()
+        if row is not None:  # a newcomer's row does not exist yet; nothing to preload
+            # The identity map holds objects weakly: the user stays alive through `data`.
+            data["user"] = row[0]
+            self.storage.preload(built, row[1], row[2])
 
 
 class ConversationLockMiddleware(BaseMiddleware):
@@ -88,6 +120,7 @@ class ConversationLockMiddleware(BaseMiddleware):
         context = self.fsm.resolve_event_context(data["bot"], data)
         if context is None:
             return await handler(event, data)
+        data["conversation_key"] = context.key
         async with self.isolation.lock(key=context.key):
             return await handler(event, data)
 
@@ -104,7 +137,7 @@ class UserMiddleware(BaseMiddleware):
         session: AsyncSession = data["session"]
         user = None
         if sender is not None and not sender.is_bot:
-            user = await self._load_or_create(session, sender.id)
+            user = await self._load_or_create(session, sender.id, data.get("user"))
         lang = self._language(user, sender)
         data["user"] = user
         data["lang"] = lang
@@ -116,8 +149,10 @@ class UserMiddleware(BaseMiddleware):
     def is_staff(self, user: User) -> bool:
         return self.settings.is_admin(user.id) or user.staff_granted
 
-    async def _load_or_create(self, session: AsyncSession, user_id: int) -> User:
-        user = await session.get(User, user_id)
+    async def _load_or_create(
+        self, session: AsyncSession, user_id: int, preloaded: User | None
+    ) -> User:
+        user = preloaded or await session.get(User, user_id)
         now = utcnow()
         if user is None:
             # Two first updates from one person can race; ON CONFLICT keeps the first row.
