@@ -209,7 +209,10 @@ class ConsoleChat:
     async def handle_line(self, line: str) -> None:
         update = self.update_for(line)
         if update is not None:
-            await self.app.dispatcher.feed_update(self.app.bot, update)
+            # As polling does: a handler may return its reply (see handlers.common.reply_long).
+            reply = await self.app.dispatcher.feed_update(self.app.bot, update)
+            if isinstance(reply, TelegramMethod):
+                await self.app.bot(reply)
 
     async def run(self, stdin: TextIO = sys.stdin) -> None:
         interactive = stdin.isatty()

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 from aiogram import Bot
+from aiogram.methods import SendMessage
 from aiogram.types import CallbackQuery, InputFile, Message
 
 from bot.config import Settings
@@ -71,6 +72,19 @@ async def send_long(send: Send, text: str, **kwargs: Any) -> None:
     chunks = split_message(text)
     for index, chunk in enumerate(chunks):
         await send(chunk, **(kwargs if index == len(chunks) - 1 else {}))
+
+
+async def reply_long(message: Message, text: str, **kwargs: Any) -> SendMessage:
+    """Like `send_long`, but the last piece is returned rather than sent. A handler returns it
+    and aiogram delivers it after the update's transaction has committed: through a webhook
+    it travels in the HTTP response to Telegram's POST (one request fewer per answer, and the
+    busiest path of the bot), when polling it is sent as a call. Telegram does not report
+    whether a reply in a webhook response arrived, so this is for answers only, never for
+    anything the bot must know was delivered."""
+    *pieces, last = split_message(text) or [text]
+    for piece in pieces:
+        await message.answer(piece)
+    return message.answer(last, **kwargs)
 
 
 def today(settings: Settings) -> date:

@@ -8,6 +8,7 @@ from contextlib import suppress
 
 from aiogram import Router
 from aiogram.exceptions import TelegramBadRequest
+from aiogram.methods import SendMessage
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -15,7 +16,7 @@ from bot.config import Settings
 from bot.i18n import I18n, Translator
 from bot.models import AnswerVote, UnansweredQuestion, User
 from handlers.callbacks import FeedbackCb, TopicCb
-from handlers.common import profile_of, send_long, sender, today
+from handlers.common import profile_of, reply_long, send_long, sender, today
 from handlers.filters import COMMAND, TEXT
 from handlers.keyboards import Keyboard, topics_keyboard
 from knowledge.schema import TOPICS
@@ -38,15 +39,16 @@ async def question(
     session: AsyncSession,
     settings: Settings,
     i18n: I18n,
-) -> None:
+) -> SendMessage:
     assert message.text is not None
     route, answer = knowledge.ask(
         message.text, today(settings), default_lang=lang, profile=profile_of(user)
     )
     t = i18n.translator(answer.lang)
     if route.is_confident:
-        await send_long(message.answer, answer.html, reply_markup=feedback_keyboard(t, route.topic))
-        return
+        return await reply_long(
+            message, answer.html, reply_markup=feedback_keyboard(t, route.topic)
+        )
     session.add(
         UnansweredQuestion(
             text=message.text[:MAX_LOGGED_TEXT],
@@ -59,7 +61,7 @@ async def question(
     suggestions = route.alternatives() if route.topic != "out_of_scope" else []
     if route.topic not in ("out_of_scope", *suggestions):
         suggestions = [route.topic, *suggestions][:3]
-    await message.answer(
+    return message.answer(
         t("ask.not_sure"), reply_markup=topics_keyboard(t, suggestions or POPULAR_TOPICS)
     )
 

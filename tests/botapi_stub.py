@@ -32,6 +32,8 @@ class Call:
     status: int
     result: Any = None
     at: float = field(default_factory=time.monotonic)
+    # True when the bot made this call in its answer to a webhook POST, not as a request.
+    in_webhook_response: bool = False
 
 
 def _decode_field(key: str, value: str) -> Any:
@@ -174,6 +176,22 @@ class StubBotAPI:
             aiohttp.ClientSession() as http,
             http.post(target, json=update, headers=headers) as resp,
         ):
+            # Like Telegram, carry out a method the bot put in its answer (its reply).
+            if resp.status == 200 and resp.content_type.startswith("multipart/"):
+                params = await self._multipart_params(aiohttp.MultipartReader.from_response(resp))
+                method = str(params.pop("method")).lower()
+                status, payload = self._call(method, params)
+                await self._record(
+                    method, params, status, payload.get("result"), in_webhook_response=True
+                )
+            elif resp.status == 200 and resp.content_type == "application/json":
+                body = await resp.json()
+                if body.get("method"):
+                    method = str(body.pop("method")).lower()
+                    status, payload = self._call(method, body)
+                    await self._record(
+                        method, body, status, payload.get("result"), in_webhook_response=True
+                    )
             return resp.status
 
     # ---------------------------------------------------------------- inspecting calls
@@ -235,26 +253,28 @@ class StubBotAPI:
             return dict(await request.json())
         if request.method == "GET":
             return {k: _decode_field(k, v) for k, v in request.query.items()}
-        params: dict[str, Any] = {}
         if request.content_type.startswith("multipart/"):
-            reader = await request.multipart()
-            async for part in reader:
-                if part.filename:  # type: ignore[union-attr]
-                    content = await part.read()  # type: ignore[union-attr]
-                    params[part.name] = {
-                        "filename": part.filename,
-                        "size": len(content),
-                        "content": content,
-                    }  # type: ignore[union-attr]
-                else:
-                    params[part.name] = _decode_field(part.name or "", await part.text())  # type: ignore[union-attr]
-            # Files travel as "attach://<part name>" references, resolved as the Bot API does.
-            for key, value in list(params.items()):
-                if isinstance(value, str) and value.startswith("attach://"):
-                    params[key] = params.pop(value.removeprefix("attach://"), value)
-            return params
+            return await self._multipart_params(await request.multipart())
         form = await request.post()
         return {k: _decode_field(k, str(v)) for k, v in form.items()}
+
+    async def _multipart_params(self, reader: aiohttp.MultipartReader) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        async for part in reader:
+            if part.filename:  # type: ignore[union-attr]
+                content = await part.read()  # type: ignore[union-attr]
+                params[part.name] = {
+                    "filename": part.filename,
+                    "size": len(content),
+                    "content": content,
+                }  # type: ignore[union-attr]
+            else:
+                params[part.name] = _decode_field(part.name or "", await part.text())  # type: ignore[union-attr]
+        # Files travel as "attach://<part name>" references, resolved as the Bot API does.
+        for key, value in list(params.items()):
+            if isinstance(value, str) and value.startswith("attach://"):
+                params[key] = params.pop(value.removeprefix("attach://"), value)
+        return params
 
     def _rate_limited(self) -> bool:
         """A token bucket: `rate_limit_per_second` tokens a second, bursts up to one second's
@@ -272,9 +292,18 @@ class StubBotAPI:
             return False
         return True
 
-    async def _record(self, method: str, params: dict[str, Any], status: int, result: Any) -> None:
+    async def _record(
+        self,
+        method: str,
+        params: dict[str, Any],
+        status: int,
+        result: Any,
+        in_webhook_response: bool = False,
+    ) -> None:
         async with self._changed:
-            self.calls.append(Call(method, params, status, result))
+            self.calls.append(
+                Call(method, params, status, result, in_webhook_response=in_webhook_response)
+            )
             self._changed.notify_all()
 
     async def _handle(self, request: web.Request) -> web.Response:
@@ -285,11 +314,15 @@ class StubBotAPI:
         if method == "getupdates":
             return await self._get_updates(params)
 
+        status, payload = self._call(method, params)
+        await self._record(method, params, status, payload.get("result"))
+        return web.json_response(payload, status=status)
+
+    def _call(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         status, payload = self._misbehave(method, params)
         if payload is None:
             status, payload = 200, {"ok": True, "result": self._result(method, params)}
-        await self._record(method, params, status, payload.get("result"))
-        return web.json_response(payload, status=status)
+        return status, payload
 
     def _misbehave(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
         if self.fail_next.get(method, 0) > 0:

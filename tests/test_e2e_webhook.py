@@ -77,3 +77,21 @@ async def test_update_with_a_wrong_or_missing_secret_is_refused(
     assert stub.calls_to("sendMessage", chat_id=602) == []  # …the refused one never was
     async with webhook_app.database.session() as session:
         assert await session.get(User, 602) is None
+
+
+async def test_an_answer_travels_in_the_webhook_response(
+    stub: StubBotAPI, webhook_app: TalapkerApp
+) -> None:
+    """The busiest path, a question, makes no request of its own: the answer is the body of
+    the bot's reply to Telegram's POST, which Telegram then sends."""
+    status = await stub.deliver_webhook(
+        stub.message_update(604, "What is the UNT threshold for a grant?", language_code="en")
+    )
+    assert status == 200
+    (answer,) = stub.calls_to("sendMessage", chat_id=604)
+    assert answer.in_webhook_response
+    assert "threshold" in answer.params["text"].lower()
+    assert answer.params["parse_mode"] == "HTML"
+    # The helpful / not helpful buttons come with it.
+    buttons = answer.params["reply_markup"]["inline_keyboard"][0]
+    assert [b["callback_data"] for b in buttons] == ["fb:threshold:1", "fb:threshold:0"]
