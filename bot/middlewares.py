@@ -43,6 +43,29 @@ def conversation_lock_key(user_id: int) -> int:
     return folded - (1 << 32) if folded >= 1 << 31 else folded
 
 
+# Built once: composing a statement costs more CPU than PostgreSQL spends running it.
+_LOCK_SENDER = sa.select(
+    sa.func.pg_advisory_xact_lock(sa.bindparam("lock_class"), sa.bindparam("lock_key"))
+)
+_SENDER_AND_RECORD = (
+    sa.select(User, FsmRecord.state, FsmRecord.data)  # type: ignore[call-overload]
+    .outerjoin(FsmRecord, FsmRecord.key == sa.bindparam("key"))  # type: ignore[arg-type]
+    .where(User.id == sa.bindparam("user_id"))
+)
+# Migration 0008's function: the lock, then both reads, in one round trip.
+_USER_COLUMNS = list(User.__table__.columns)  # type: ignore[attr-defined]
+_LOCK_SENDER_AND_READ = sa.select(
+    User, FsmRecord.state, FsmRecord.data
+).from_statement(  # type: ignore[call-overload]
+    sa.text(
+        "SELECT "
+        + ", ".join(f"(opened.u).{column.name}" for column in _USER_COLUMNS)
+        + ", opened.state, opened.data FROM talapker_open_conversation("
+        ":lock_class, :lock_key, :user_id, :key) AS opened"
+    ).columns(*_USER_COLUMNS, FsmRecord.__table__.c.state, FsmRecord.__table__.c.data)  # type: ignore[attr-defined]
+)
+
+
 class DbSessionMiddleware(BaseMiddleware):
     """One database session per update, committed when the handler succeeds.
 
@@ -51,14 +74,15 @@ class DbSessionMiddleware(BaseMiddleware):
     workers, and the second must see the wizard state the first one wrote. (Within one process
     the event isolation already serialises them.)
 
-    After the lock one query reads the sender's user row and conversation record together; the
-    user lands in the session's identity map (so `UserMiddleware` finds it without a query) and
-    the record in the storage's copy for this update, whose changes are written before the
-    commit. Each round trip costs more CPU than the rest of a short answer."""
+    The same round trip reads the sender's user row and conversation record (migration 0008's
+    function; on SQLite, one query without the lock). The user lands in the session's identity
+    map, so `UserMiddleware` finds it without a query, and the record in the storage's copy for
+    this update, whose changes are written before the commit. Each round trip costs more CPU
+    than the rest of a short answer."""
 
     def __init__(self, database: Database, storage: BaseStorage) -> None:
         self.database = database
-        self.lock_conversations = not database.is_sqlite
+        self.on_postgres = not database.is_sqlite
         self.storage = storage if isinstance(storage, SQLModelStorage) else None
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
@@ -69,15 +93,7 @@ class DbSessionMiddleware(BaseMiddleware):
                 with self.storage.update_scope() if self.storage else nullcontext():
                     sender: TelegramUser | None = data.get("event_from_user")
                     if sender is not None:
-                        if self.lock_conversations:
-                            await session.exec(
-                                sa.select(
-                                    sa.func.pg_advisory_xact_lock(
-                                        CONVERSATION_LOCK_CLASS, conversation_lock_key(sender.id)
-                                    )
-                                )
-                            )
-                        await self._preload(session, sender, data)
+                        await self._open_conversation(session, sender, data)
                     result = await handler(event, data)
                     if self.storage:
                         await self.storage.flush(session)
@@ -86,24 +102,28 @@ class DbSessionMiddleware(BaseMiddleware):
                 current_session.reset(token)
             return result
 
-    async def _preload(
+    async def _open_conversation(
         self, session: AsyncSession, sender: TelegramUser, data: dict[str, Any]
     ) -> None:
         key: StorageKey | None = data.get("conversation_key")
+        lock = {"lock_class": CONVERSATION_LOCK_CLASS, "lock_key": conversation_lock_key(sender.id)}
         if self.storage is None or key is None or sender.is_bot:
+            if self.on_postgres:
+                await session.exec(_LOCK_SENDER, params=lock)
             return
         built = self.storage.build_key(key)
-        row = (
-            await session.exec(
-                sa.select(User, FsmRecord.state, FsmRecord.data)  # type: ignore[call-overload]
-                .outerjoin(FsmRecord, FsmRecord.key == built)  # type: ignore[arg-type]
-                .where(User.id == sender.id)
-            )
-        ).first()
-        if row is not None:  # a newcomer's row does not exist yet; nothing to preload
+        params = {"user_id": sender.id, "key": built}
+        if self.on_postgres:
+            row = (await session.exec(_LOCK_SENDER_AND_READ, params=lock | params)).one()
+        else:
+            row = (await session.exec(_SENDER_AND_RECORD, params=params)).first()
+            if row is None:  # a newcomer: no row to join the record to; it is read on use
+                return
+        user, state, record_data = row
+        if user is not None:
             # The identity map holds objects weakly: the user stays alive through `data`.
-            data["user"] = row[0]
-            self.storage.preload(built, row[1], row[2])
+            data["user"] = user
+        self.storage.preload(built, state, record_data)
 
 
 class ConversationLockMiddleware(BaseMiddleware):

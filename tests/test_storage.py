@@ -99,3 +99,42 @@ async def test_concurrent_upgrades_from_several_processes(database_url: str) -> 
     finally:
         for db in databases:
             await db.dispose()
+
+
+async def test_a_second_update_of_one_sender_waits_and_reads_what_the_first_committed(
+    database: Database,
+) -> None:
+    """On PostgreSQL one function call takes the sender's lock and then reads the user row and
+    conversation record. The reads must come after the lock is granted, from a fresh snapshot:
+    a worker that waited must see the wizard step the other worker just committed."""
+    if database.is_sqlite:
+        pytest.skip("advisory locks and the open_conversation function are PostgreSQL's")
+    import sqlalchemy as sa
+
+    opened = sa.text(
+        "SELECT (opened.u).language, opened.state FROM "
+        "talapker_open_conversation(31337, 7, 4242, 'key-4242') AS opened"
+    )
+    async with database.engine.connect() as first, database.engine.connect() as second:
+        await first.begin()
+        assert (await first.execute(opened)).one() == (None, None)  # nobody, no record yet
+        await first.execute(
+            sa.text(
+                "INSERT INTO users (id, language, onboarded, staff_granted,"
+                " is_active, created_at, last_seen_at) VALUES (4242, 'kk',"
+                " true, false, true, now(), now())"
+            )
+        )
+        await first.execute(
+            sa.text(
+                "INSERT INTO fsm_records (key, state, data, updated_at)"
+                " VALUES ('key-4242', 'UntCheck:scores', '{}', now())"
+            )
+        )
+        await second.begin()
+        waiting = asyncio.create_task(second.execute(opened))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()  # the second update waits for the first one's lock
+        await first.commit()
+        assert (await asyncio.wait_for(waiting, 10)).one() == ("kk", "UntCheck:scores")
+        await second.rollback()
