@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from aiogram.fsm.state import StatesGroup
+from aiogram.methods import TelegramMethod
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -107,7 +108,10 @@ async def test_random_input_in_any_wizard_never_breaks_the_conversation(
     dispatcher, bot = app.dispatcher, app.bot
 
     async def feed(update: dict[str, Any]) -> None:
-        await dispatcher.feed_raw_update(bot, update)
+        # As polling does: a reply a handler returns (for a webhook response) is sent.
+        reply = await dispatcher.feed_raw_update(bot, update)
+        if isinstance(reply, TelegramMethod):
+            await bot(reply)
 
     await feed(stub.message_update(user_id, "/menu", language_code="kk"))
     if start is not None:
