@@ -113,6 +113,9 @@ class _Tracker:
     facts: list[Provenance] = field(default_factory=list)
     derived: list[float] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
+    # Facts are loaded once per knowledge base, so identity is enough; `in self.facts` ran
+    # pydantic's field-by-field __eq__ against every fact used so far, dozens per answer.
+    _used: set[int] = field(default_factory=set)
 
     def label(self, text: str) -> str:
         """A name from the data shown as is (it may hold digits: "Profile subject 1")."""
@@ -121,7 +124,8 @@ class _Tracker:
 
     def use(self, fact: Provenance) -> Any:
         """Record a fact and return its value for the template."""
-        if fact not in self.facts:
+        if id(fact) not in self._used:
+            self._used.add(id(fact))
             self.facts.append(fact)
         return fact.value if isinstance(fact, Fact) else fact
 
