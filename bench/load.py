@@ -84,8 +84,10 @@ class _CountingList(list):  # type: ignore[type-arg]
         pass
 
 
-async def serve_echo(port: int) -> None:
-    """A bare aiogram echo bot behind the same webhook handler and access-log middleware."""
+async def serve_echo(port: int, in_response: bool = False) -> None:
+    """A bare aiogram echo bot behind the same webhook handler and access-log middleware.
+    With `in_response` it returns its reply for the webhook response instead of sending it,
+    as Talapker does with answers to questions: the fairer baseline for that trick."""
     from aiogram import Bot, Dispatcher
     from aiogram.client.session.aiohttp import AiohttpSession
     from aiogram.client.telegram import TelegramAPIServer
@@ -104,8 +106,11 @@ async def serve_echo(port: int) -> None:
     dispatcher.message.middleware(HandlerNameMiddleware())
 
     @dispatcher.message()
-    async def echo(message: Message) -> None:
+    async def echo(message: Message) -> Any:
+        if in_response:
+            return message.answer(message.text or "?")
         await message.answer(message.text or "?")
+        return None
 
     @dispatcher.callback_query()
     async def press(callback: CallbackQuery) -> None:
@@ -260,8 +265,9 @@ async def start_workers(
     for n in range(count):
         port = free_port()
         worker_env = env | {"WEBHOOK_PORT": str(port), "WEBHOOK_HOST": "127.0.0.1"}
-        if kind == "echo":
-            command = [sys.executable, __file__, "--serve-echo", str(port)]
+        if kind.startswith("echo"):
+            mode = "--serve-echo-in-response" if kind == "echo-in-response" else "--serve-echo"
+            command = [sys.executable, __file__, mode, str(port)]
         else:
             command = [TALAPKER, "run", "--role", "web"]
         log = log_dir / f"{kind}-{count}-{n}.log"
@@ -272,7 +278,9 @@ async def start_workers(
         workers.append((process, port, log))
     for _, port, _ in workers:
         await wait_ready(
-            f"http://127.0.0.1:{port}/healthz" if kind != "echo" else f"http://127.0.0.1:{port}/"
+            f"http://127.0.0.1:{port}/healthz"
+            if kind == "talapker"
+            else f"http://127.0.0.1:{port}/"
         )
     return workers
 
@@ -423,6 +431,7 @@ async def main(args: argparse.Namespace) -> None:
         )
         runs = [
             ("echo bot, 1 worker", "echo", 1),
+            ("echo in response, 1", "echo-in-response", 1),
             ("talapker, 1 worker", "talapker", 1),
             ("talapker, 2 workers", "talapker", 2),
         ]
@@ -440,8 +449,12 @@ async def main(args: argparse.Namespace) -> None:
     finally:
         stub.send_signal(signal.SIGTERM)
         await stub.wait()
-    echo, one, two = (results[name] for name, _, _ in runs)
+    echo, echo_in_response, one, two = (results[name] for name, _, _ in runs)
     ratio = one.throughput / echo.throughput
+    print(
+        f"talapker (1 worker) / echo replying in the webhook response: "
+        f"{one.throughput / echo_in_response.throughput:.2f}"
+    )
     speedup = two.throughput / one.throughput
     p99 = percentile(one.handler_ms + two.handler_ms, 0.99)
     rss = max(one.rss_mb + two.rss_mb)
@@ -461,10 +474,13 @@ if __name__ == "__main__":
     )
     parser.add_argument("--serve-stub", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--serve-echo", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-echo-in-response", type=int, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.serve_stub:
         asyncio.run(serve_stub(arguments.serve_stub))
     elif arguments.serve_echo:
         asyncio.run(serve_echo(arguments.serve_echo))
+    elif arguments.serve_echo_in_response:
+        asyncio.run(serve_echo(arguments.serve_echo_in_response, in_response=True))
     else:
         asyncio.run(main(arguments))
