@@ -34,9 +34,11 @@ from bot.i18n import I18n
 from bot.isolation import KeyedLockIsolation
 from bot.metrics import HandlerNameMiddleware, Metrics, UpdateMetricsMiddleware, add_routes
 from bot.middlewares import (
+    AnsweredPresses,
     ConversationLockMiddleware,
     DbSessionMiddleware,
     InputGuardMiddleware,
+    PressAnswerMiddleware,
     UserMiddleware,
 )
 from bot.models import AuditEntry
@@ -79,6 +81,7 @@ def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
         session = PinnedResponseSession(api=TelegramAPIServer.from_base(settings.bot_api_url))
     if settings.bot_token is None:
         raise ValueError("BOT_TOKEN is required to talk to a Bot API server")
+    session.middleware(AnsweredPresses())
     return Bot(
         settings.bot_token,
         session=session,
@@ -140,6 +143,7 @@ def create_dispatcher(
         if name not in ("update", "error"):
             observer.middleware(HandlerNameMiddleware())
     dispatcher.message.middleware(InputGuardMiddleware())
+    dispatcher.callback_query.middleware(PressAnswerMiddleware())
     dispatcher.include_router(build_root_router())
     return dispatcher
 

@@ -127,14 +127,12 @@ async def chose_audience(
     kind, value = callback_data.kind, callback_data.value
     send = sender(callback)
     if kind == "pick_language":
-        await callback.answer()
         builder = Keyboard()
         for code, name in LANGUAGE_NAMES.items():
             builder.button(text=name, callback_data=AudienceCb(kind="language", value=code))
         await send(t("broadcast.pick_language"), reply_markup=builder.as_markup())
         return
     if kind == "pick_region":
-        await callback.answer()
         builder = Keyboard()
         for region in knowledge.kb.regions.regions:
             builder.button(
@@ -154,7 +152,6 @@ async def chose_audience(
     if not valid.get(kind, False):
         await callback.answer(t.plain("errors.stale_button"), show_alert=True)
         return
-    await callback.answer()
     audience = Audience() if kind == "all" else Audience(**{kind: value})
     count = await count_audience(database, audience)
     if count == 0:
@@ -232,7 +229,6 @@ async def confirm(
     delivery: DeliveryWorker,
     settings: Settings,
 ) -> None:
-    await callback.answer()
     send = sender(callback)
     if callback_data.action == "cancel":
         await state.clear()
@@ -334,7 +330,6 @@ async def cancel_scheduled(
     campaign.status = CampaignStatus.CANCELLED
     await session.exec(sa.delete(OutboxMessage).where(OutboxMessage.campaign_id == campaign.id))
     audit(session, user.id, "broadcast_cancelled", campaign_id=campaign.id)
-    await callback.answer()
     await sender(callback)(t("broadcast.cancelled_item", id=campaign.id))
 
 

@@ -92,7 +92,6 @@ async def pressed(
     if event is None:
         await callback.answer(t.plain("errors.stale_button"), show_alert=True)
         return
-    await callback.answer()
     title = event.titles.get(t.lang) or event.key
     send = sender(callback)
     if callback_data.action == "preview":

@@ -120,7 +120,6 @@ async def deadlines_command(
 async def deadlines_button(
     callback: CallbackQuery, user: User, t: Translator, session: AsyncSession, settings: Settings
 ) -> None:
-    await callback.answer()
     await render(sender(callback), user, t, session, settings)
 
 

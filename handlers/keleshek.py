@@ -80,7 +80,6 @@ def flags_keyboard(t: Translator, flags: dict[str, bool]) -> InlineKeyboardMarku
 
 
 async def start(callback: CallbackQuery, state: FSMContext, t: Translator) -> None:
-    await callback.answer()
     await state.set_state(KeleshekWizard.birth)
     await state.set_data({"flags": {}})
     await sender(callback)(t("keleshek_wizard.birth_prompt"))
@@ -132,7 +131,6 @@ async def chose_mci(
     if callback_data.value not in ("1", "2", "3"):
         await callback.answer(t.plain("errors.stale_button"), show_alert=True)
         return
-    await callback.answer()
     await state.update_data(monthly_mci=int(callback_data.value), monthly_kzt=None)
     await ask_flags(sender(callback), state, t)
 
@@ -152,7 +150,6 @@ async def toggled(
     if callback_data.value not in FLAGS:
         await callback.answer(t.plain("errors.stale_button"), show_alert=True)
         return
-    await callback.answer()
     data = await state.get_data()
     flags = dict(data.get("flags", {}))
     flags[callback_data.value] = not flags.get(callback_data.value, False)
@@ -162,7 +159,6 @@ async def toggled(
 
 
 async def flags_done(callback: CallbackQuery, state: FSMContext, t: Translator) -> None:
-    await callback.answer()
     await state.set_state(KeleshekWizard.balance)
     builder = Keyboard()
     builder.button(
@@ -197,7 +193,6 @@ async def ask_rate(send: Send, state: FSMContext, t: Translator, knowledge: Know
 async def balance_button(
     callback: CallbackQuery, state: FSMContext, t: Translator, knowledge: Knowledge
 ) -> None:
-    await callback.answer()
     await state.update_data(balance=0.0)
     await ask_rate(sender(callback), state, t, knowledge)
 
@@ -233,7 +228,6 @@ async def rate_button(
     if rate is None:
         await callback.answer(t.plain("errors.stale_button"), show_alert=True)
         return
-    await callback.answer()
     await finish(sender(callback), state, t, knowledge, settings, rate)
 
 

@@ -71,7 +71,6 @@ async def menu_button(
     is_staff: bool,
     knowledge: Knowledge,
 ) -> None:
-    await callback.answer()
     send = sender(callback)
     match callback_data.action:
         case "show":

@@ -38,7 +38,6 @@ class Onboarding(StatesGroup):
 
 async def confirm_choice(callback: CallbackQuery, text: str) -> None:
     """Replace the question with the chosen answer, dropping its buttons."""
-    await callback.answer()
     if isinstance(callback.message, Message):
         # A message too old to edit keeps its buttons; the next question follows anyway.
         with suppress(TelegramBadRequest):

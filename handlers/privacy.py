@@ -53,7 +53,6 @@ async def forget_answer(
     user: User,
     t: Translator,
 ) -> None:
-    await callback.answer()
     send = sender(callback)
     if not callback_data.confirm:
         await send(t("forget.kept"))

@@ -77,7 +77,6 @@ async def topic_button(
     if callback_data.topic not in TOPICS:
         await callback.answer(t.plain("errors.stale_button"), show_alert=True)
         return
-    await callback.answer()
     # The language of the question the buttons were offered for, not the interface's.
     answer = knowledge.topic_answer(
         callback_data.topic, callback_data.lang, today(settings), profile_of(user)

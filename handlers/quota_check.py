@@ -42,7 +42,6 @@ async def ask(send: Send, state: FSMContext, t: Translator, knowledge: Knowledge
 async def start(
     callback: CallbackQuery, state: FSMContext, t: Translator, knowledge: Knowledge
 ) -> None:
-    await callback.answer()
     await state.set_state(QuotaCheck.ask)
     await state.set_data({"index": 0, "yes": []})
     await sender(callback)(t("quota_check.intro"))
@@ -58,7 +57,6 @@ async def answered(
     knowledge: Knowledge,
     settings: Settings,
 ) -> None:
-    await callback.answer()
     data = await state.get_data()
     quotas = knowledge.kb.quotas.quotas
     index, yes = data.get("index", 0), list(data.get("yes", []))

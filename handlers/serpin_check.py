@@ -65,7 +65,6 @@ async def start(
     knowledge: Knowledge,
     settings: Settings,
 ) -> None:
-    await callback.answer()
     await next_step(sender(callback), state, user, t, knowledge, settings)
 
 
@@ -82,7 +81,6 @@ async def chose_region(
     if region is None:
         await callback.answer(t.plain("errors.stale_button"), show_alert=True)
         return
-    await callback.answer()
     user.region = region.code
     if region.kind == "city":
         user.settlement = Settlement.CITY
@@ -98,7 +96,6 @@ async def chose_settlement(
     knowledge: Knowledge,
     settings: Settings,
 ) -> None:
-    await callback.answer()
     user.settlement = callback_data.kind
     await next_step(sender(callback), state, user, t, knowledge, settings)
 

@@ -109,7 +109,6 @@ async def start_from_menu(
     t: Translator,
     knowledge: Knowledge,
 ) -> None:
-    await callback.answer()
     await begin(
         sender(callback),
         state,
@@ -142,7 +141,6 @@ async def chose_pair(
     if not all(knowledge.kb.subject(s) for s in pair) or len(pair) not in (1, 2):
         await callback.answer(t.plain("errors.stale_button"), show_alert=True)
         return
-    await callback.answer()
     await state.update_data(pair=pair)
     await ask_scores(sender(callback), state, t, knowledge)
 
@@ -201,7 +199,6 @@ async def typed_scores(
 async def one_by_one(
     callback: CallbackQuery, state: FSMContext, t: Translator, knowledge: Knowledge
 ) -> None:
-    await callback.answer()
     await state.update_data(parts=[])
     await state.set_state(UntCheck.part)
     await ask_part(sender(callback), state, t, knowledge)
@@ -310,7 +307,6 @@ async def chose_target(
         if not callback_data.value.isdigit():
             await callback.answer(t.plain("errors.stale_button"), show_alert=True)
             return
-        await callback.answer()
         await ask_target(sender(callback), state, t, knowledge, page=int(callback_data.value))
         return
     valid = (
@@ -321,7 +317,6 @@ async def chose_target(
     if not valid:
         await callback.answer(t.plain("errors.stale_button"), show_alert=True)
         return
-    await callback.answer()
     target = (
         {"group": callback_data.value}
         if callback_data.kind == "group"
@@ -373,7 +368,6 @@ async def after_result(
     knowledge: Knowledge,
     settings: Settings,
 ) -> None:
-    await callback.answer()
     last = (await state.get_data()).get("last_unt")
     if callback_data.action == "to_grant" and last:
         await state.set_data({**last, "mode": "grant"})

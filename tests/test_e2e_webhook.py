@@ -95,3 +95,35 @@ async def test_an_answer_travels_in_the_webhook_response(
     # The helpful / not helpful buttons come with it.
     buttons = answer.params["reply_markup"]["inline_keyboard"][0]
     assert [b["callback_data"] for b in buttons] == ["fb:threshold:1", "fb:threshold:0"]
+
+
+async def test_every_press_is_answered_exactly_once(
+    stub: StubBotAPI, webhook_app: TalapkerApp
+) -> None:
+    """The spinner on a pressed button stops only when the press is answered. A plain answer
+    rides in the webhook response; a stale button's alert is a call of its own; never both."""
+    await stub.deliver_webhook(stub.message_update(605, "/menu", language_code="en"))
+    await stub.next_reply(605)
+
+    press = stub.callback_update(605, "menu:help", stub.message_with_button(605, "menu:help"))
+    await stub.deliver_webhook(press)
+    await stub.next_reply(605)  # the help text
+    answers = [
+        c
+        for c in stub.calls_to("answerCallbackQuery")
+        if str(c.params["callback_query_id"]) == press["callback_query"]["id"]
+    ]
+    assert len(answers) == 1
+    assert answers[0].in_webhook_response
+    assert not answers[0].params.get("text")
+
+    forged = stub.callback_update(605, "no-such-button:1")
+    await stub.deliver_webhook(forged)
+    alerts = [
+        c
+        for c in stub.calls_to("answerCallbackQuery")
+        if str(c.params["callback_query_id"]) == forged["callback_query"]["id"]
+    ]
+    assert len(alerts) == 1
+    assert "out of date" in alerts[0].params["text"]
+    assert str(alerts[0].params.get("show_alert")).lower() == "true"
