@@ -35,6 +35,14 @@ async def on_error(event: ErrorEvent, bot: Bot, i18n: I18n, **data: Any) -> bool
     metrics = data.get("metrics")
     if metrics is not None:
         metrics.errors.labels(event.update.event_type).inc()
+    press = event.update.callback_query
+    if press is not None:
+        # A failed handler never reached the press answer: stop the button's spinner.
+        # (If it had answered before failing, Telegram refuses a second answer; no harm.)
+        try:
+            await bot.answer_callback_query(press.id)
+        except Exception:
+            logger.debug("press %s of update %s not answered", press.id, event.update.update_id)
     chat_id = _chat_id(event)
     if chat_id is None:
         return True

@@ -252,6 +252,13 @@ async def test_failure_is_apologised_for_and_the_step_is_kept(
     failing = await stub.press(506, "role:parent")
     apology = await stub.next_reply(506)
     assert "something went wrong on our side" in apology["text"]
+    # …and the pressed button stops spinning.
+    await stub.wait_for(
+        lambda _: any(
+            str(c.params["callback_query_id"]) == failing["callback_query"]["id"]
+            for c in stub.calls_to("answerCallbackQuery")
+        )
+    )
     logged = f"update {failing['update_id']} failed: TelegramServerError"
     assert any(r.name == "talapker.errors" and r.getMessage() == logged for r in caplog.records)
 
