@@ -90,10 +90,11 @@ class ThrottleMiddleware(BaseMiddleware):
         self.metrics.throttled.inc()
         assert isinstance(event, Update)
         t: Translator = data["t"]
+        # Returned, not sent: under a webhook the refusal rides in the response, so a flood
+        # costs no Bot API requests.
         if isinstance(event.event, CallbackQuery):
             # Stop the button's spinner either way; only the first refusal says why.
-            text = t.plain("errors.slow_down") if warn else None
-            await event.event.answer(text)
-        elif warn and isinstance(event.event, Message):
-            await event.event.answer(t("errors.slow_down"))
+            return event.event.answer(t.plain("errors.slow_down") if warn else None)
+        if warn and isinstance(event.event, Message):
+            return event.event.answer(t("errors.slow_down"))
         return None

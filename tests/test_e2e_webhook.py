@@ -127,3 +127,32 @@ async def test_every_press_is_answered_exactly_once(
     assert len(alerts) == 1
     assert "out of date" in alerts[0].params["text"]
     assert str(alerts[0].params.get("show_alert")).lower() == "true"
+
+
+async def test_a_flood_costs_no_bot_api_requests(
+    stub: StubBotAPI, make_settings: Callable[..., Settings]
+) -> None:
+    """Refusals of a flood travel in the webhook responses: one polite warning, then silence,
+    and not a single request of the bot's own."""
+    port = free_port()
+    settings = make_settings(
+        webhook_url=f"http://127.0.0.1:{port}/webhook",
+        webhook_secret=SECRET,
+        webhook_host="127.0.0.1",
+        webhook_port=port,
+        throttle_burst=2,
+        throttle_rate=0.1,
+    )
+    app = await TalapkerApp.create(settings)
+    await app.start_webhook()
+    try:
+        for _ in range(6):
+            await stub.deliver_webhook(
+                stub.message_update(606, "how long is the UNT", language_code="en")
+            )
+    finally:
+        await app.close()
+    replies = stub.calls_to("sendMessage", chat_id=606)
+    assert all(reply.in_webhook_response for reply in replies)
+    warnings = [r for r in replies if "slow down" in r.params["text"]]
+    assert len(replies) == 3 and len(warnings) == 1
