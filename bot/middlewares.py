@@ -272,7 +272,9 @@ class PressAnswerMiddleware(BaseMiddleware):
             result = await handler(event, data)
         finally:
             _answered_presses.reset(token)
-        if event.id in answered:
+        if event.id in answered or (
+            isinstance(result, AnswerCallbackQuery) and result.callback_query_id == event.id
+        ):
             return result
         if isinstance(result, TelegramMethod):
             # The webhook response carries one method only: the handler's goes there.

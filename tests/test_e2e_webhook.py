@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
+from aiogram import Dispatcher
+from aiogram.methods import SendMessage
+from aiogram.types import CallbackQuery, Update
 
-from bot.app import TalapkerApp
+from bot.app import TalapkerApp, create_bot
 from bot.config import Settings
+from bot.middlewares import PressAnswerMiddleware
 from bot.models import User
 from tests.botapi_stub import StubBotAPI
 
@@ -156,3 +161,41 @@ async def test_a_flood_costs_no_bot_api_requests(
     assert all(reply.in_webhook_response for reply in replies)
     warnings = [r for r in replies if "slow down" in r.params["text"]]
     assert len(replies) == 3 and len(warnings) == 1
+
+
+@pytest.mark.parametrize("shape", ["answers_itself", "returns_its_answer", "returns_a_message"])
+async def test_a_press_is_answered_once_whatever_the_handler_does(
+    stub: StubBotAPI, make_settings: Callable[..., Settings], shape: str
+) -> None:
+    """However a press handler ends (answering, returning its answer, returning a reply),
+    the press gets exactly one answer: Telegram refuses a second one."""
+    bot = create_bot(make_settings())
+    dispatcher = Dispatcher()
+    dispatcher.callback_query.middleware(PressAnswerMiddleware())
+
+    @dispatcher.callback_query()
+    async def pressed(callback: CallbackQuery) -> Any:
+        if shape == "answers_itself":
+            await callback.answer("noted")
+            return None
+        if shape == "returns_its_answer":
+            return callback.answer("noted")
+        return SendMessage(chat_id=callback.from_user.id, text="a reply")
+
+    raw = stub.callback_update(607, "any")
+    try:
+        returned = await dispatcher.feed_webhook_update(bot, Update.model_validate(raw))
+        if returned is not None:  # what the webhook response would carry
+            await bot(returned)
+    finally:
+        await bot.session.close()
+    answers = [
+        c
+        for c in stub.calls_to("answerCallbackQuery")
+        if str(c.params["callback_query_id"]) == raw["callback_query"]["id"]
+    ]
+    assert len(answers) == 1
+    if shape == "returns_a_message":
+        assert stub.texts_to(607) == ["a reply"]
+    else:
+        assert answers[0].params["text"] == "noted"
