@@ -121,7 +121,7 @@ async def serve_echo(port: int, in_response: bool = False) -> None:
     SimpleRequestHandler(
         dispatcher=dispatcher, bot=bot, secret_token=SECRET, handle_in_background=False
     ).register(app, path="/webhook")
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(app, access_log=None)  # as Talapker's: only the update's own line
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     stop = asyncio.Event()

@@ -307,7 +307,10 @@ class TalapkerApp:
 
     async def _serve(self, app: web.Application, host: str, port: int) -> None:
         add_routes(app, self.metrics, self.database)
-        runner = web.AppRunner(app, handle_signals=False)
+        # No aiohttp access log: UpdateMetricsMiddleware already writes one structured line
+        # per update, and a second, unstructured one per request doubled the log volume (and
+        # each Prometheus scrape would add its own).
+        runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
         self._http_runner = runner
