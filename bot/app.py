@@ -127,6 +127,14 @@ def create_dispatcher(
         metrics=metrics,
     )
     dispatcher.update.outer_middleware(UpdateMetricsMiddleware(metrics))
+    dispatcher.update.outer_middleware(
+        ThrottleMiddleware(
+            TokenBuckets(settings.throttle_rate, settings.throttle_burst),
+            metrics,
+            i18n,
+            settings.default_language,
+        )
+    )
     dispatcher.update.outer_middleware(ConversationLockMiddleware(dispatcher.fsm, isolation))
     dispatcher.update.outer_middleware(DbSessionMiddleware(database, storage))
     # aiogram's FSM middleware reads the conversation state. Inside the update's session and
@@ -136,9 +144,6 @@ def create_dispatcher(
         FSMContextMiddleware(storage, DisabledEventIsolation(), dispatcher.fsm.strategy)
     )
     dispatcher.update.outer_middleware(UserMiddleware(settings, i18n))
-    dispatcher.update.outer_middleware(
-        ThrottleMiddleware(TokenBuckets(settings.throttle_rate, settings.throttle_burst), metrics)
-    )
     for name, observer in dispatcher.observers.items():
         if name not in ("update", "error"):
             observer.middleware(HandlerNameMiddleware())

@@ -5,6 +5,11 @@ second. An update beyond that is dropped; the first dropped update of a flood ge
 "slow down" (a pressed button gets it as a small notice), the rest get nothing, so a hundred
 pasted messages cost a hundred bucket look-ups and one reply.
 
+The check comes first, before the conversation lock and the database: a refused update costs
+no transaction, so a flood cannot become database load either. The refusal is in the language
+the user's last answered update used, which the bucket remembers (a user's first updates are
+always within the burst).
+
 The buckets live in the process. Behind a load balancer with N web workers a user's updates
 spread over the workers, so the effective limit is at most N times higher; that still stops a
 flood from becoming a flood of answers, which is the point.
@@ -18,9 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import CallbackQuery, Message, TelegramObject, Update
+from aiogram.types import CallbackQuery, Message, TelegramObject, Update, User
 
-from bot.i18n import Translator
+from bot.i18n import I18n
 from bot.metrics import Metrics
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
@@ -35,6 +40,7 @@ class Bucket:
     tokens: float
     updated: float
     warned: bool = False
+    lang: str | None = None  # the reply language of the user's last answered update
 
 
 class TokenBuckets:
@@ -45,9 +51,9 @@ class TokenBuckets:
         self.buckets: dict[int, Bucket] = {}
         self._seen = 0
 
-    def take(self, user_id: int) -> tuple[bool, bool]:
-        """Spend one token. Returns (allowed, warn): `warn` is true for the first refused
-        update of a flood."""
+    def take(self, user_id: int) -> tuple[Bucket, bool, bool]:
+        """Spend one token. Returns (the user's bucket, allowed, warn): `warn` is true for
+        the first refused update of a flood."""
         now = self.clock()
         self._seen += 1
         if self._seen % PRUNE_EVERY == 0:
@@ -61,10 +67,10 @@ class TokenBuckets:
         if bucket.tokens >= 1:
             bucket.tokens -= 1
             bucket.warned = False
-            return True, False
+            return bucket, True, False
         warn = not bucket.warned
         bucket.warned = True
-        return False, warn
+        return bucket, False, warn
 
     def _prune(self, now: float) -> None:
         idle = [uid for uid, b in self.buckets.items() if now - b.updated > IDLE_FORGET_SECONDS]
@@ -73,23 +79,29 @@ class TokenBuckets:
 
 
 class ThrottleMiddleware(BaseMiddleware):
-    """Outer update middleware, after the user and locale are known (the warning is in the
-    user's language) and before any handler or state change."""
+    """Outer update middleware, the first after the metrics: before the conversation lock,
+    the database session and any handler or state change."""
 
-    def __init__(self, buckets: TokenBuckets, metrics: Metrics) -> None:
+    def __init__(
+        self, buckets: TokenBuckets, metrics: Metrics, i18n: I18n, default_language: str
+    ) -> None:
         self.buckets = buckets
         self.metrics = metrics
+        self.i18n = i18n
+        self.default_language = default_language
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        sender = data.get("event_from_user")
+        sender: User | None = data.get("event_from_user")
         if sender is None:
             return await handler(event, data)
-        allowed, warn = self.buckets.take(sender.id)
+        bucket, allowed, warn = self.buckets.take(sender.id)
         if allowed:
-            return await handler(event, data)
+            result = await handler(event, data)
+            bucket.lang = self._reply_language(data) or bucket.lang
+            return result
         self.metrics.throttled.inc()
         assert isinstance(event, Update)
-        t: Translator = data["t"]
+        t = self.i18n.translator(bucket.lang or self._telegram_language(sender))
         # Returned, not sent: under a webhook the refusal rides in the response, so a flood
         # costs no Bot API requests.
         if isinstance(event.event, CallbackQuery):
@@ -98,3 +110,15 @@ class ThrottleMiddleware(BaseMiddleware):
         if warn and isinstance(event.event, Message):
             return event.event.answer(t("errors.slow_down"))
         return None
+
+    def _reply_language(self, data: dict[str, Any]) -> str | None:
+        """The language to refuse in next time: the user's own choice as the update left it
+        (a language picked just now counts), else what this update was answered in. Both are
+        set further down the chain, in the data every middleware shares."""
+        user = data.get("user")
+        chosen = getattr(user, "language", None)
+        return chosen if chosen in self.i18n.catalogues else data.get("lang")
+
+    def _telegram_language(self, sender: User) -> str:
+        code = (sender.language_code or "")[:2]
+        return code if code in self.i18n.catalogues else self.default_language

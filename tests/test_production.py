@@ -486,3 +486,24 @@ def test_no_filter_or_handler_is_sent_to_a_thread() -> None:
 
     walk(build_root_router())
     assert offenders == []
+
+
+async def test_a_flood_is_refused_in_the_language_the_user_chose(
+    stub: StubBotAPI, start_polling: Any
+) -> None:
+    """The refusal comes before the database is touched, yet it speaks the language picked
+    in the bot (Kazakh), not the one the Telegram app reports (English)."""
+    bot = await start_polling(throttle_burst=2, throttle_rate=0.1)
+    await stub.send_text(1505, "/start", language_code="en")
+    await stub.next_reply(1505)
+    await stub.next_reply(1505)
+    await stub.press(1505, "lang:kk")  # the second update of the burst
+    await stub.next_reply(1505)
+    await bot.user_when(1505, lambda u: u.language == "kk")  # that update is complete
+    for _ in range(5):
+        await stub.send_text(1505, "what is the UNT threshold", language_code="en")
+    await stub.wait_for(lambda _: any("баяуырақ" in text for text in stub.texts_to(1505)))
+    await asyncio.sleep(0.5)  # anything still coming would arrive now
+    refusals = [text for text in stub.texts_to(1505) if "баяуырақ" in text]
+    assert len(refusals) == 1
+    assert not any("threshold" in text.lower() for text in stub.texts_to(1505))
