@@ -1,7 +1,7 @@
 """Load: realistic updates through the webhook into 1 and then 2 web workers on PostgreSQL,
 against a bare aiogram echo bot on the same harness.
 
-    python bench/load.py [--updates 20000] [--users 100000] [--concurrency 16]
+    python bench/load.py [--updates 20000] [--users 100000] [--concurrency 16] [--repeat 1]
                          [--database-url postgresql+asyncpg://postgres@127.0.0.1:54329/talapker_bench]
 
 The database (PostgreSQL; its contents are replaced) is filled with --users users first, so a
@@ -17,6 +17,10 @@ people exist in the database already.
 
 Printed per run: throughput (updates/s), handler latency p50/p99 (from each worker's access
 log: update in, handler done), end-to-end latency p50/p99 (POST to 200), peak RSS per worker.
+With --repeat N the four runs are repeated N times, round after round, so every Talapker run
+has its baselines beside it; then the median of each figure is printed, and the last line is
+made of the per-round medians.
+
 The echo bot: aiogram's Dispatcher with one echo handler, the same webhook handler and the
 same access-log middleware. Last line:
 ratio_vs_echo=<x> p99_ms=<y> two_worker_speedup=<z> rss_mb=<m>
@@ -32,11 +36,12 @@ import os
 import random
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -435,32 +440,69 @@ async def main(args: argparse.Namespace) -> None:
             ("talapker, 1 worker", "talapker", 1),
             ("talapker, 2 workers", "talapker", 2),
         ]
-        results = {}
+        rounds: list[dict[str, RunResult]] = []
         log_dir = tempfile.mkdtemp(prefix="talapker-load-")
-        for name, kind, workers in runs:
-            if kind == "talapker":
-                # Each run starts from the same database: onboarding is new for everyone.
-                await prepare_database(args.database_url, args.users)
-            result = await one_run(
-                name, kind, workers, workload, args.concurrency, env, Path(log_dir)
-            )
-            results[name] = result
-            report(result)
+        for round_number in range(args.repeat):
+            if args.repeat > 1:
+                print(f"round {round_number + 1} of {args.repeat}", flush=True)
+            results = {}
+            for name, kind, workers in runs:
+                if kind == "talapker":
+                    # Each run starts from the same database: onboarding is new for everyone.
+                    await prepare_database(args.database_url, args.users)
+                run_logs = Path(log_dir) / f"round-{round_number + 1}"
+                run_logs.mkdir(exist_ok=True)
+                result = await one_run(
+                    name, kind, workers, workload, args.concurrency, env, run_logs
+                )
+                results[name] = result
+                report(result)
+            rounds.append(results)
     finally:
         stub.send_signal(signal.SIGTERM)
         await stub.wait()
-    echo, echo_in_response, one, two = (results[name] for name, _, _ in runs)
-    ratio = one.throughput / echo.throughput
+    if len(rounds) > 1:
+        print(f"median of {len(rounds)} rounds (each figure on its own)", flush=True)
+        for name, _, _ in runs:
+            report_median(name, [results[name] for results in rounds])
+    summaries = [summarise(*(results[name] for name, _, _ in runs)) for results in rounds]
+    middle = {key: statistics.median(s[key] for s in summaries) for key in summaries[0]}
     print(
-        f"talapker (1 worker) / echo replying in the webhook response: "
-        f"{one.throughput / echo_in_response.throughput:.2f}"
+        "talapker (1 worker) / echo replying in the webhook response: "
+        f"{middle['ratio_in_response']:.2f}"
     )
-    speedup = two.throughput / one.throughput
-    p99 = percentile(one.handler_ms + two.handler_ms, 0.99)
-    rss = max(one.rss_mb + two.rss_mb)
     print(
-        f"ratio_vs_echo={ratio:.2f} p99_ms={p99:.1f} "
-        f"two_worker_speedup={speedup:.2f} rss_mb={rss:.0f}"
+        f"ratio_vs_echo={middle['ratio']:.2f} p99_ms={middle['p99']:.1f} "
+        f"two_worker_speedup={middle['speedup']:.2f} rss_mb={middle['rss']:.0f}"
+    )
+
+
+def summarise(
+    echo: RunResult, echo_in_response: RunResult, one: RunResult, two: RunResult
+) -> dict[str, float]:
+    """One round's figures for the last line; with several rounds, each is a median."""
+    return {
+        "ratio": one.throughput / echo.throughput,
+        "ratio_in_response": one.throughput / echo_in_response.throughput,
+        "speedup": two.throughput / one.throughput,
+        "p99": percentile(one.handler_ms + two.handler_ms, 0.99),
+        "rss": max(one.rss_mb + two.rss_mb),
+    }
+
+
+def report_median(name: str, results: list[RunResult]) -> None:
+    def median(figure: Callable[[RunResult], float]) -> float:
+        return statistics.median(figure(result) for result in results)
+
+    print(
+        f"{name:<22} {median(lambda r: r.throughput):8.0f} upd/s   handler p50 "
+        f"{median(lambda r: percentile(r.handler_ms, 0.5)):6.2f} ms  "
+        f"p99 {median(lambda r: percentile(r.handler_ms, 0.99)):6.2f} ms"
+        f"   end-to-end p50 {median(lambda r: percentile(r.e2e_ms, 0.5)):6.1f} ms  p99 "
+        f"{median(lambda r: percentile(r.e2e_ms, 0.99)):6.1f} ms   peak RSS "
+        f"{median(lambda r: max(r.rss_mb)):.0f} MB   worker CPU "
+        f"{median(lambda r: r.cpu_ms_per_update):.2f} ms/update",
+        flush=True,
     )
 
 
@@ -469,6 +511,9 @@ if __name__ == "__main__":
     parser.add_argument("--updates", type=int, default=20_000)
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds of all four runs; figures are medians"
+    )
     parser.add_argument(
         "--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
     )
