@@ -4,7 +4,7 @@ with the right secret token; anything else is refused before it reaches a handle
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -28,18 +28,34 @@ def free_port() -> int:
 
 
 @pytest.fixture
-async def webhook_app(make_settings: Callable[..., Settings]) -> AsyncIterator[TalapkerApp]:
-    port = free_port()
-    settings = make_settings(
-        webhook_url=f"http://127.0.0.1:{port}/webhook",
-        webhook_secret=SECRET,
-        webhook_host="127.0.0.1",
-        webhook_port=port,
-    )
-    app = await TalapkerApp.create(settings)
-    await app.start_webhook()
-    yield app
-    await app.close()
+async def start_webhook_app(
+    make_settings: Callable[..., Settings],
+) -> AsyncIterator[Callable[..., Awaitable[TalapkerApp]]]:
+    """Start the app serving its webhook on a free port, with `overrides` to its settings."""
+    started: list[TalapkerApp] = []
+
+    async def start(**overrides: Any) -> TalapkerApp:
+        port = free_port()
+        settings = make_settings(
+            webhook_url=f"http://127.0.0.1:{port}/webhook",
+            webhook_secret=SECRET,
+            webhook_host="127.0.0.1",
+            webhook_port=port,
+            **overrides,
+        )
+        app = await TalapkerApp.create(settings)
+        await app.start_webhook()
+        started.append(app)
+        return app
+
+    yield start
+    for app in started:
+        await app.close()
+
+
+@pytest.fixture
+async def webhook_app(start_webhook_app: Callable[..., Awaitable[TalapkerApp]]) -> TalapkerApp:
+    return await start_webhook_app()
 
 
 async def test_webhook_is_registered_with_its_secret(
@@ -135,28 +151,15 @@ async def test_every_press_is_answered_exactly_once(
 
 
 async def test_a_flood_costs_no_bot_api_requests(
-    stub: StubBotAPI, make_settings: Callable[..., Settings]
+    stub: StubBotAPI, start_webhook_app: Callable[..., Awaitable[TalapkerApp]]
 ) -> None:
     """Refusals of a flood travel in the webhook responses: one polite warning, then silence,
     and not a single request of the bot's own."""
-    port = free_port()
-    settings = make_settings(
-        webhook_url=f"http://127.0.0.1:{port}/webhook",
-        webhook_secret=SECRET,
-        webhook_host="127.0.0.1",
-        webhook_port=port,
-        throttle_burst=2,
-        throttle_rate=0.1,
-    )
-    app = await TalapkerApp.create(settings)
-    await app.start_webhook()
-    try:
-        for _ in range(6):
-            await stub.deliver_webhook(
-                stub.message_update(606, "how long is the UNT", language_code="en")
-            )
-    finally:
-        await app.close()
+    await start_webhook_app(throttle_burst=2, throttle_rate=0.1)
+    for _ in range(6):
+        await stub.deliver_webhook(
+            stub.message_update(606, "how long is the UNT", language_code="en")
+        )
     replies = stub.calls_to("sendMessage", chat_id=606)
     assert all(reply.in_webhook_response for reply in replies)
     warnings = [r for r in replies if "slow down" in r.params["text"]]
