@@ -14,8 +14,10 @@ from typing import Any
 
 from aiogram import F
 from aiogram.filters import Filter
-from aiogram.types import TelegramObject
+from aiogram.types import Message, TelegramObject
 from magic_filter import MagicFilter
+
+from knowledge.service import Knowledge
 
 
 class Magic(Filter):
@@ -40,3 +42,20 @@ NOT_COMMAND = Magic(~F.text.startswith("/"))
 """Anything but a command: what a wizard step accepts (a broadcast may be a photo)."""
 PRIVATE = Magic(F.chat.type == "private")
 NOT_PRIVATE = Magic(F.chat.type != "private")
+
+
+class NotAQuestion(Filter):
+    """For a wizard's typed step: passes unless the text asks something ("?") that the
+    knowledge base answers confidently. Such a question falls through to the questions
+    router and gets its answer, and the step stays open. What a step asks for (subjects,
+    scores, a date, an amount) never carries a question mark, so no answer to a step is
+    taken for a question."""
+
+    async def __call__(self, message: Message, knowledge: Knowledge, lang: str) -> bool:
+        text = message.text or ""
+        if "?" not in text:
+            return True
+        return not knowledge.router.route(text, default_lang=lang).is_confident
+
+
+NOT_A_QUESTION = NotAQuestion()

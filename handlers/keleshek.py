@@ -18,7 +18,7 @@ from bot.config import Settings
 from bot.i18n import Translator
 from handlers.callbacks import KeleshekCb, MenuCb
 from handlers.common import Reply, Send, send_long, sender, today
-from handlers.filters import NOT_COMMAND, TEXT
+from handlers.filters import NOT_A_QUESTION, NOT_COMMAND, TEXT
 from handlers.keyboards import Keyboard, journey_end_keyboard
 from knowledge.keleshek import keleshek_projection
 from knowledge.rules import RuleInputError
@@ -293,11 +293,15 @@ async def finish(
 def build_router() -> Router:
     router = Router(name="keleshek")
     router.callback_query.register(start, MenuCb.filter(F.action == "keleshek"))
-    router.message.register(typed_birth, StateFilter(KeleshekWizard.birth), TEXT, NOT_COMMAND)
+    router.message.register(
+        typed_birth, StateFilter(KeleshekWizard.birth), TEXT, NOT_COMMAND, NOT_A_QUESTION
+    )
     router.callback_query.register(
         chose_mci, StateFilter(KeleshekWizard.monthly), KeleshekCb.filter(F.action == "mci")
     )
-    router.message.register(typed_monthly, StateFilter(KeleshekWizard.monthly), TEXT, NOT_COMMAND)
+    router.message.register(
+        typed_monthly, StateFilter(KeleshekWizard.monthly), TEXT, NOT_COMMAND, NOT_A_QUESTION
+    )
     router.callback_query.register(
         toggled, StateFilter(KeleshekWizard.flags), KeleshekCb.filter(F.action == "toggle")
     )
@@ -309,9 +313,13 @@ def build_router() -> Router:
         StateFilter(KeleshekWizard.balance),
         KeleshekCb.filter(F.action == "balance"),
     )
-    router.message.register(typed_balance, StateFilter(KeleshekWizard.balance), TEXT, NOT_COMMAND)
+    router.message.register(
+        typed_balance, StateFilter(KeleshekWizard.balance), TEXT, NOT_COMMAND, NOT_A_QUESTION
+    )
     router.callback_query.register(
         rate_button, StateFilter(KeleshekWizard.rate), KeleshekCb.filter(F.action == "rate")
     )
-    router.message.register(typed_rate, StateFilter(KeleshekWizard.rate), TEXT, NOT_COMMAND)
+    router.message.register(
+        typed_rate, StateFilter(KeleshekWizard.rate), TEXT, NOT_COMMAND, NOT_A_QUESTION
+    )
     return router

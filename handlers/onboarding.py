@@ -18,7 +18,7 @@ from bot.i18n import I18n, Translator
 from bot.models import Role, Settlement, User
 from handlers.callbacks import LanguageCb, RegionCb, RoleCb, SettlementCb
 from handlers.common import Send, sender
-from handlers.filters import NOT_COMMAND
+from handlers.filters import NOT_A_QUESTION, NOT_COMMAND
 from handlers.keyboards import (
     language_keyboard,
     main_menu_keyboard,
@@ -185,5 +185,7 @@ def build_router() -> Router:
     router.callback_query.register(
         chose_settlement, StateFilter(Onboarding.settlement), SettlementCb.filter()
     )
-    router.message.register(typed_instead_of_tapping, StateFilter(Onboarding), NOT_COMMAND)
+    router.message.register(
+        typed_instead_of_tapping, StateFilter(Onboarding), NOT_COMMAND, NOT_A_QUESTION
+    )
     return router

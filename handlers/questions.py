@@ -39,15 +39,18 @@ async def question(
     session: AsyncSession,
     settings: Settings,
     i18n: I18n,
+    raw_state: str | None = None,
 ) -> SendMessage:
     assert message.text is not None
     route, answer = knowledge.ask(
         message.text, today(settings), default_lang=lang, profile=profile_of(user)
     )
     t = i18n.translator(answer.lang)
+    # Asked in the middle of a wizard: the answer says the step is still waiting.
+    still_open = "\n\n" + t("ask.step_still_open") if raw_state else ""
     if route.is_confident:
         return await reply_long(
-            message, answer.html, reply_markup=feedback_keyboard(t, route.topic)
+            message, answer.html + still_open, reply_markup=feedback_keyboard(t, route.topic)
         )
     session.add(
         UnansweredQuestion(
@@ -62,7 +65,8 @@ async def question(
     if route.topic not in ("out_of_scope", *suggestions):
         suggestions = [route.topic, *suggestions][:3]
     return message.answer(
-        t("ask.not_sure"), reply_markup=topics_keyboard(t, suggestions or POPULAR_TOPICS)
+        t("ask.not_sure") + still_open,
+        reply_markup=topics_keyboard(t, suggestions or POPULAR_TOPICS),
     )
 
 

@@ -22,7 +22,7 @@ from bot.i18n import Translator
 from bot.models import User
 from handlers.callbacks import MenuCb, PairCb, TargetCb, UntCb
 from handlers.common import Send, profile_of, send_long, sender, today
-from handlers.filters import NOT_COMMAND, TEXT
+from handlers.filters import NOT_A_QUESTION, NOT_COMMAND, TEXT
 from handlers.keyboards import Keyboard, journey_end_keyboard
 from knowledge.base import KnowledgeBase
 from knowledge.router import Route
@@ -395,14 +395,22 @@ def build_router() -> Router:
     router = Router(name="unt_check")
     router.callback_query.register(start_from_menu, MenuCb.filter(F.action.in_({"unt", "grant"})))
     router.callback_query.register(chose_pair, StateFilter(UntCheck.pair), PairCb.filter())
-    router.message.register(typed_pair, StateFilter(UntCheck.pair), TEXT, NOT_COMMAND)
+    router.message.register(
+        typed_pair, StateFilter(UntCheck.pair), TEXT, NOT_COMMAND, NOT_A_QUESTION
+    )
     router.callback_query.register(
         one_by_one, StateFilter(UntCheck.scores), UntCb.filter(F.action == "one_by_one")
     )
-    router.message.register(typed_scores, StateFilter(UntCheck.scores), TEXT, NOT_COMMAND)
-    router.message.register(typed_part, StateFilter(UntCheck.part), TEXT, NOT_COMMAND)
+    router.message.register(
+        typed_scores, StateFilter(UntCheck.scores), TEXT, NOT_COMMAND, NOT_A_QUESTION
+    )
+    router.message.register(
+        typed_part, StateFilter(UntCheck.part), TEXT, NOT_COMMAND, NOT_A_QUESTION
+    )
     router.callback_query.register(chose_target, StateFilter(UntCheck.target), TargetCb.filter())
-    router.message.register(typed_target, StateFilter(UntCheck.target), TEXT, NOT_COMMAND)
+    router.message.register(
+        typed_target, StateFilter(UntCheck.target), TEXT, NOT_COMMAND, NOT_A_QUESTION
+    )
     router.callback_query.register(
         after_result, UntCb.filter(F.action.in_({"check_another", "to_grant"}))
     )

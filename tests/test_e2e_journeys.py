@@ -330,3 +330,44 @@ async def test_answer_feedback_is_stored_per_topic(
             return [(v.topic, v.lang, v.helpful) for v in rows]
 
     assert await eventually(votes, bool) == [("quotas", "ru", False)]
+
+
+@pytest.mark.parametrize(
+    ("lang", "asked", "about", "still_open"),
+    [
+        ("en", "How long is the UNT?", "240 minutes", "still open"),
+        ("ru", "Сколько длится ЕНТ?", "240", "всё ещё ждёт"),
+        ("kk", "ҰБТ қанша уақытқа созылады?", "240", "әлі жауап күтіп"),
+    ],
+)
+async def test_a_question_asked_in_the_middle_of_a_wizard_is_answered_and_the_step_waits(
+    stub: StubBotAPI, polling_bot: RunningBot, lang: str, asked: str, about: str, still_open: str
+) -> None:
+    user = 1012
+    await open_menu(stub, user, lang)
+    await stub.press(user, "menu:unt")
+    await stub.next_reply(user)
+    await stub.press(user, "pair:biology+chemistry")
+    assert "18 8 7 42 39" in (await stub.next_reply(user))["text"]
+
+    await stub.send_text(user, asked)
+    answer = (await stub.next_reply(user))["text"]
+    assert about in answer and still_open in answer
+    # Not taken for a wrong score: the step continues with the next message.
+    await stub.send_text(user, "18 8 7 42 39")
+    assert TEXTS[lang]["target"] in (await stub.next_reply(user))["text"]
+
+
+async def test_wizard_input_is_never_taken_for_a_question(
+    stub: StubBotAPI, polling_bot: RunningBot
+) -> None:
+    """Without a question mark, text at a typed step is the step's: a wrong score is
+    refused as one, even when it reads like a topic the knowledge base knows."""
+    user = 1013
+    await open_menu(stub, user, "en")
+    await stub.press(user, "menu:unt")
+    await stub.next_reply(user)
+    await stub.press(user, "pair:biology+chemistry")
+    await stub.next_reply(user)
+    await stub.send_text(user, "UNT threshold for a grant")
+    assert TEXTS["en"]["numbers"] in (await stub.next_reply(user))["text"]
