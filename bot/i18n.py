@@ -80,3 +80,9 @@ class Translator:
 
     def plain(self, key: str, /, **params: Any) -> str:
         return self.i18n.plain(self.lang, key, **params)
+
+
+def telegram_language(language_code: str | None, default: str) -> str:
+    """The bot language for what the Telegram app reports ("en-US" → "en"), else `default`."""
+    code = (language_code or "")[:2]
+    return code if code in LANGUAGES else default

@@ -1,6 +1,7 @@
-"""Outer middlewares run for every update, in this order: conversation lock → database
-session (with the cross-process sender lock) → conversation state → user and locale → flood
-limit → (message observer) input guard → router."""
+"""Outer middlewares run for every update, in this order: metrics → flood limit (bot/throttle.py)
+→ conversation lock → database session (with the cross-process sender lock) → conversation
+state → user and locale; then, around handlers, the input guard (messages) and the press
+answer (button presses) → router."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.config import LANGUAGES, Settings
 from bot.db import Database, current_session
 from bot.fsm_storage import SQLModelStorage
-from bot.i18n import I18n, Translator
+from bot.i18n import I18n, Translator, telegram_language
 from bot.models import FsmRecord, User, utcnow
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
@@ -206,8 +207,9 @@ class UserMiddleware(BaseMiddleware):
     def _language(self, user: User | None, sender: TelegramUser | None) -> str:
         if user is not None and user.language in LANGUAGES:
             return user.language
-        code = (sender.language_code or "")[:2] if sender else ""
-        return code if code in LANGUAGES else self.settings.default_language
+        return telegram_language(
+            sender.language_code if sender else None, self.settings.default_language
+        )
 
 
 # Control characters (NUL above all: PostgreSQL refuses it in text) are dropped from what

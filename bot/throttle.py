@@ -25,7 +25,7 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.types import CallbackQuery, Message, TelegramObject, Update, User
 
-from bot.i18n import I18n
+from bot.i18n import I18n, telegram_language
 from bot.metrics import Metrics
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
@@ -101,7 +101,8 @@ class ThrottleMiddleware(BaseMiddleware):
             return result
         self.metrics.throttled.inc()
         assert isinstance(event, Update)
-        t = self.i18n.translator(bucket.lang or self._telegram_language(sender))
+        lang = bucket.lang or telegram_language(sender.language_code, self.default_language)
+        t = self.i18n.translator(lang)
         # Returned, not sent: under a webhook the refusal rides in the response, so a flood
         # costs no Bot API requests.
         if isinstance(event.event, CallbackQuery):
@@ -118,7 +119,3 @@ class ThrottleMiddleware(BaseMiddleware):
         user = data.get("user")
         chosen = getattr(user, "language", None)
         return chosen if chosen in self.i18n.catalogues else data.get("lang")
-
-    def _telegram_language(self, sender: User) -> str:
-        code = (sender.language_code or "")[:2]
-        return code if code in self.i18n.catalogues else self.default_language
