@@ -332,6 +332,15 @@ async def test_answer_feedback_is_stored_per_topic(
     assert await eventually(votes, bool) == [("quotas", "ru", False)]
 
 
+async def open_score_step(stub: StubBotAPI, user_id: int, lang: str) -> None:
+    """Start a UNT check with biology + chemistry; it then waits for typed scores."""
+    await open_menu(stub, user_id, lang)
+    await stub.press(user_id, "menu:unt")
+    await stub.next_reply(user_id)
+    await stub.press(user_id, "pair:biology+chemistry")
+    assert "18 8 7 42 39" in (await stub.next_reply(user_id))["text"]
+
+
 @pytest.mark.parametrize(
     ("lang", "asked", "about", "still_open"),
     [
@@ -344,11 +353,7 @@ async def test_a_question_asked_in_the_middle_of_a_wizard_is_answered_and_the_st
     stub: StubBotAPI, polling_bot: RunningBot, lang: str, asked: str, about: str, still_open: str
 ) -> None:
     user = 1012
-    await open_menu(stub, user, lang)
-    await stub.press(user, "menu:unt")
-    await stub.next_reply(user)
-    await stub.press(user, "pair:biology+chemistry")
-    assert "18 8 7 42 39" in (await stub.next_reply(user))["text"]
+    await open_score_step(stub, user, lang)
 
     await stub.send_text(user, asked)
     answer = (await stub.next_reply(user))["text"]
@@ -364,10 +369,6 @@ async def test_wizard_input_is_never_taken_for_a_question(
     """Without a question mark, text at a typed step is the step's: a wrong score is
     refused as one, even when it reads like a topic the knowledge base knows."""
     user = 1013
-    await open_menu(stub, user, "en")
-    await stub.press(user, "menu:unt")
-    await stub.next_reply(user)
-    await stub.press(user, "pair:biology+chemistry")
-    await stub.next_reply(user)
+    await open_score_step(stub, user, "en")
     await stub.send_text(user, "UNT threshold for a grant")
     assert TEXTS["en"]["numbers"] in (await stub.next_reply(user))["text"]
