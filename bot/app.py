@@ -194,7 +194,6 @@ class TalapkerApp:
             concurrency=settings.delivery_concurrency,
             max_attempts=settings.delivery_max_attempts,
             progress_text=progress_text(i18n),
-            quiet_hours=settings.waking_hours,
             tz=settings.tz,
         )
         reminders = ReminderScheduler(

@@ -249,8 +249,8 @@ class DeliveryWorker:
     concurrency: int = 4
     max_attempts: int = 5
     progress_text: Any = None  # callable(campaign, stats) -> str, for staff progress messages
-    # Reminders wait outside waking hours (local [start, end) hours); broadcasts do not.
-    quiet_hours: tuple[int, int] | None = None
+    # With a timezone, a reminder waits for its recipient's own waking hours (local
+    # [waking_from, waking_until)); broadcasts do not wait.
     tz: Any = None
     clock: Any = utcnow
     _campaigns: dict[int, Campaign] = field(default_factory=dict)
@@ -375,8 +375,6 @@ class DeliveryWorker:
                     sa.and_(User.waking_from <= hour, User.waking_until > hour),
                 )
             )
-        if self.in_quiet_hours():
-            due = due.where(Campaign.kind != "reminder")
         if not self.database.is_sqlite:
             due = due.with_for_update(of=OutboxMessage, skip_locked=True)  # type: ignore[arg-type]
         async with self.database.session() as session:
@@ -402,13 +400,6 @@ class DeliveryWorker:
         claimed = [_Claimed(r[0], r[1], r[2], r[3], languages.get(r[1])) for r in rows]
         claimed.sort(key=lambda c: c.row_id)
         return claimed
-
-    def in_quiet_hours(self) -> bool:
-        if self.quiet_hours is None or self.tz is None:
-            return False
-        waking_start, waking_end = self.quiet_hours
-        hour = self.clock().astimezone(self.tz).hour
-        return not (waking_start <= hour < waking_end)
 
     async def _release(self, rows: list[_Claimed]) -> None:
         if not rows:

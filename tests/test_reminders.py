@@ -108,24 +108,31 @@ async def test_past_events_are_never_reminded(database: Database) -> None:
     assert await fire(database, I18N, "grants", 1, now=local(2027, 7, 14), tz=TZ) is None
 
 
-async def test_quiet_hours_hold_reminders_until_morning(
+async def test_reminders_wait_for_morning_unless_the_user_chose_any_time(
     stub: StubBotAPI, database: Database
 ) -> None:
     await setup(database)
+    async with database.session() as session:
+        night_owl = await session.get(User, 3)  # chose "any time" in /deadlines
+        assert night_owl is not None
+        night_owl.waking_from, night_owl.waking_until = 0, 24
+        await session.commit()
     await fire(database, I18N, "grants", 1, now=local(2027, 7, 12, 10), tz=TZ)
     from bot.app import create_bot
     from bot.config import load_settings
 
     bot = create_bot(load_settings(bot_token=stub.token, bot_api_url=stub.base_url))
     clock = Clock(local(2027, 7, 12, 23))  # 23:00 in Almaty
-    worker = DeliveryWorker(bot, database, rate=100, quiet_hours=(9, 21), tz=TZ, clock=clock)
+    worker = DeliveryWorker(bot, database, rate=100, tz=TZ, clock=clock)
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
+    await stub.wait_for(lambda calls: len(stub.delivered()) == 1, timeout=10)
     await asyncio.sleep(0.5)
-    assert stub.delivered() == []  # night: held
+    assert stub.delivered() == [3]  # night: the others (default 9-21) are held
     clock.now = local(2027, 7, 13, 9)  # morning
     worker.wake.set()
     await stub.wait_for(lambda calls: len(stub.delivered()) == 3, timeout=10)
+    assert sorted(stub.delivered()) == [1, 2, 3]
     stop.set()
     await task
     await bot.session.close()
