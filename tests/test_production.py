@@ -8,6 +8,8 @@ import asyncio
 import json
 import logging
 import shutil
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -507,3 +509,43 @@ async def test_a_flood_is_refused_in_the_language_the_user_chose(
     refusals = [text for text in stub.texts_to(1505) if "баяуырақ" in text]
     assert len(refusals) == 1
     assert not any("threshold" in text.lower() for text in stub.texts_to(1505))
+
+
+LAZY_TYPES_CHECK = """
+import inspect
+import pydantic
+import bot  # noqa: F401  (imports aiogram the way every Talapker process does)
+from aiogram import methods, types
+
+models = [
+    model
+    for package in (types, methods)
+    for model in (getattr(package, name) for name in package.__all__)
+    if inspect.isclass(model) and issubclass(model, pydantic.BaseModel)
+    and not inspect.isabstract(model)
+]
+built_at_import = [
+    m.__name__ for m in models if m.__pydantic_complete__ and m.__module__.startswith("aiogram.types.")
+]
+failed = []
+for model in models:
+    try:
+        model.model_rebuild(force=True)
+    except Exception as error:
+        failed.append(f"{model.__name__}: {error}")
+print(len(models), len(built_at_import), failed)
+"""
+
+
+def test_every_telegram_type_still_builds_when_aiogram_is_imported_lean() -> None:
+    """Talapker imports aiogram without building its Telegram types (bot/telegram_types.py);
+    each is built when an update or reply of its kind first arrives. Every one of them must
+    build then, or a user's update of a kind the other tests never send would be lost."""
+    result = subprocess.run(
+        [sys.executable, "-c", LAZY_TYPES_CHECK], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    count, built_at_import, failed = result.stdout.split(" ", 2)
+    assert int(count) > 400
+    assert built_at_import == "0"  # the import itself built no Telegram type
+    assert failed.strip() == "[]"
