@@ -93,7 +93,8 @@ _EN_WORDS = {
     "much",
     "many",
 }
-_IT = re.compile(r"(?<![A-Za-z])IT(?![A-Za-z])|айти|АЙТИ")
+# "IT" in capitals only ("it" is a pronoun); "айти" only as a word's start ("найти" is "find").
+_IT = re.compile(r"(?<![A-Za-z])IT(?![A-Za-z])|(?<!\w)(?i:айти)")
 
 
 def detect_language(text: str, default: str = "ru") -> str:
@@ -136,14 +137,15 @@ class Route:
 
 def _compile(phrases: Iterable[str]) -> list[tuple[str, ...]]:
     """Keywords to word tuples. A trailing "=" (e.g. `aqyl=`) asks for the exact word only,
-    for stems that would otherwise swallow other words (AQYL the deposit vs ақылы, "paid")."""
+    for stems that would otherwise swallow other words (AQYL the deposit vs ақылы, "paid").
+    A trailing "*" (e.g. `информатик*`) asks for words that begin with the stem, without typo
+    matching, for stems one letter away from a common word (информатик, информаци)."""
     compiled = []
     for phrase in phrases:
-        exact = phrase.endswith("=")
-        parts = words(phrase.rstrip("="))
+        marker = phrase[-1] if phrase.endswith(("=", "*")) else ""
+        parts = words(phrase.rstrip("=*"))
         if parts:
-            if exact:
-                parts[-1] += "="
+            parts[-1] += marker
             compiled.append(tuple(parts))
     return compiled
 
@@ -151,6 +153,8 @@ def _compile(phrases: Iterable[str]) -> list[tuple[str, ...]]:
 def _word_matches(token: str, key: str) -> bool:
     if key.endswith("="):
         return token == key[:-1]
+    if key.endswith("*"):
+        return token.startswith(key[:-1])
     if token == key:
         return True
     if len(key) >= 3 and token.startswith(key):

@@ -176,6 +176,44 @@ def test_serpin_uses_the_stored_profile(router: Router, renderer: AnswerRenderer
     assert "подходите под «Серпін»" in answer.text
 
 
+def test_a_common_word_is_not_taken_for_a_region(router: Router, renderer: AnswerRenderer) -> None:
+    """ "Сколько" begins with СКО (North Kazakhstan): a Turkistan applicant was once told that
+    Serpin is not for people from the North."""
+    answer = renderer.answer(
+        router.route("сколько стоит учеба по серпину, я из Туркестана?"), TODAY
+    )
+    assert "Северо-Казахстанская область: это принимающий регион" not in answer.text
+    assert "Вы из села?" in answer.text  # Turkistan sends students: only the village is asked
+
+
+@pytest.mark.parametrize(
+    ("text", "regions", "fields", "subjects"),
+    [
+        ("сколько баллов нужно, скоро ли результаты?", [], [], []),
+        ("семестр, семейный бюджет, ВКонтакте", [], [], []),
+        ("semester fees for a veteran", [], [], []),
+        ("магистратура, по программе Серпин, universities in Kazakhstan", [], [], []),
+        ("где найти информацию, материалы, мәтін", [], [], []),
+        ("is it realistic to get a pedagogy grant", [], ["pedagogy"], []),
+        ("хочу на Айти, а брат в IT", [], ["it"], []),
+        ("я из СКО", ["north_kazakhstan"], [], []),
+        ("живу в Семее, ВКО", ["abai", "east_kazakhstan"], [], []),
+        ("учусь в ЗКО, хочу в vet school", ["west_kazakhstan"], ["agriculture"], []),
+        ("Мангистауская область, хочу программистом", ["mangystau"], ["it"], []),
+        ("мат-инфо", [], [], ["informatics", "mathematics"]),
+        ("физики и информатики", [], [], ["informatics", "physics"]),
+        ("физмат", [], [], ["mathematics", "physics"]),
+    ],
+)
+def test_regions_fields_and_subjects_are_found_only_where_named(
+    router: Router, text: str, regions: list[str], fields: list[str], subjects: list[str]
+) -> None:
+    found = router.find_entities(text)
+    assert sorted(found.regions) == sorted(regions)
+    assert found.fields == fields
+    assert sorted(found.subjects) == subjects
+
+
 @pytest.mark.parametrize(
     ("question", "expected"),
     [
