@@ -93,8 +93,11 @@ _EN_WORDS = {
     "much",
     "many",
 }
-# "IT" in capitals only ("it" is a pronoun); "айти" only as a word's start ("найти" is "find").
+# "IT" in capitals, or in any case inside a Cyrillic sentence ("хочу на it"); in English
+# "it" is a pronoun. "айти" only as a word's start ("найти" is "find").
 _IT = re.compile(r"(?<![A-Za-z])IT(?![A-Za-z])|(?<!\w)(?i:айти)")
+_IT_ANY_CASE = re.compile(r"(?<![A-Za-z])(?i:it)(?![A-Za-z])")
+_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 
 
 def detect_language(text: str, default: str = "ru") -> str:
@@ -235,7 +238,9 @@ class Router:
             ]
 
         fields = found(self.fields)
-        if _IT.search(text) and "it" not in fields:
+        if "it" not in fields and (
+            _IT.search(text) or (_IT_ANY_CASE.search(text) and _CYRILLIC.search(text))
+        ):
             fields.append("it")
         regions = found(self.regions)
         if "almaty_region" in regions and "almaty" in regions:

@@ -196,6 +196,8 @@ def test_a_common_word_is_not_taken_for_a_region(router: Router, renderer: Answe
         ("где найти информацию, материалы, мәтін", [], [], []),
         ("is it realistic to get a pedagogy grant", [], ["pedagogy"], []),
         ("хочу на Айти, а брат в IT", [], ["it"], []),
+        ("сколько баллов на it?", [], ["it"], []),
+        ("is it hard to get in?", [], [], []),
         ("я из СКО", ["north_kazakhstan"], [], []),
         ("живу в Семее, ВКО", ["abai", "east_kazakhstan"], [], []),
         ("учусь в ЗКО, хочу в vet school", ["west_kazakhstan"], ["agriculture"], []),
