@@ -96,6 +96,7 @@ _EN_WORDS = {
 # "IT" in capitals, or in any case inside a Cyrillic sentence ("хочу на it"); in English
 # "it" is a pronoun. "айти" only as a word's start ("найти" is "find").
 _IT = re.compile(r"(?<![A-Za-z])IT(?![A-Za-z])|(?<!\w)(?i:айти)")
+_WHEN = frozenset(words("когда қашан when qashan"))
 _IT_ANY_CASE = re.compile(r"(?<![A-Za-z])(?i:it)(?![A-Za-z])")
 _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 
@@ -273,13 +274,24 @@ class Router:
         scores = dict.fromkeys(TOPICS, 0.0)
         strongest = dict.fromkeys(TOPICS, 0.0)
         for topic, phrases in self.keywords.items():
-            matched = [
-                weight
-                for phrase, weight in phrases
-                if phrase[0] in present and _phrase_in(sets, phrase)
-            ]
-            scores[topic] = sum(matched)
-            strongest[topic] = max(matched, default=0.0)
+            # A word counts once per topic, with its strongest keyword ("университетке" is
+            # both `университет` and a typo of `universities`: one word all the same), and a
+            # keyword counts once however often it is written.
+            by_word: dict[int, tuple[float, tuple[str, ...]]] = {}
+            matched: dict[tuple[str, ...], float] = {}
+            for phrase, weight in phrases:
+                if phrase[0] not in present:
+                    continue
+                if len(phrase) > 1:
+                    if _phrase_in(sets, phrase):
+                        matched[phrase] = weight
+                    continue
+                for index, keys in enumerate(sets):
+                    if phrase[0] in keys and by_word.get(index, (0.0,))[0] < weight:
+                        by_word[index] = (weight, phrase)
+            matched.update((phrase, weight) for weight, phrase in by_word.values())
+            scores[topic] = sum(matched.values())
+            strongest[topic] = max(matched.values(), default=0.0)
         self._apply_entity_rules(scores, strongest, entities, tokens)
         ranked = sorted(scores.items(), key=lambda kv: -kv[1])
         (best, s1), (_, s2) = ranked[0], ranked[1]
@@ -314,6 +326,9 @@ class Router:
             scores["programs"] += 4.0
         if e.regions and (scores["universities"] > 0):
             scores["universities"] += 2.0
+        if scores["grant_process"] and any(t in _WHEN for t in tokens):
+            # "When do grant applications open?" asks for a date, not for the procedure.
+            scores["deadlines"] += 1.5
         if e.years and scores["deadlines"] > 0:
             scores["deadlines"] += 1.0
         if strongest["paid_admission"] >= 3:
