@@ -28,7 +28,7 @@ from knowledge.base import KnowledgeBase
 from knowledge.router import Route
 from knowledge.rules import PART_IDS, RuleInputError, admission_year, check_unt
 from knowledge.service import Knowledge
-from knowledge.text import Entities, skeleton
+from knowledge.text import Entities
 
 FIELDS = ("general", "national", "pedagogy", "law", "healthcare", "agriculture")
 PAIRS_SHOWN = 10
@@ -253,20 +253,6 @@ async def ask_target(
     )
 
 
-def search_groups(kb: KnowledgeBase, query: str) -> list[Any]:
-    code = re.search(r"[BbВв]\s?(\d{3})", query)
-    if code and kb.group(f"B{code.group(1)}"):
-        return [kb.group(f"B{code.group(1)}")]
-    needle = skeleton(query).strip()
-    if len(needle) < 3:
-        return []
-    return [
-        g
-        for g in kb.programme_groups.groups
-        if any(needle in skeleton(name) for name in (g.name.kk, g.name.ru, g.name.en))
-    ][:8]
-
-
 async def typed_target(
     message: Message,
     state: FSMContext,
@@ -276,7 +262,7 @@ async def typed_target(
     settings: Settings,
 ) -> None:
     query = (message.text or "").strip()
-    found = search_groups(knowledge.kb, query)
+    found = knowledge.kb.find_groups(query)
     if len(found) == 1:
         await finish(message.answer, state, user, t, knowledge, settings, group=found[0].code)
         return

@@ -7,8 +7,10 @@ checks the references between files and returns a `KnowledgeBase`. A problem rai
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,7 @@ from knowledge.schema import (
     UniversityData,
     UntData,
 )
+from knowledge.text import skeleton
 
 DEFAULT_DATA_DIR = Path(__file__).parent / "data"
 # libyaml's parser when PyYAML was built with it (the wheels are): about ten times faster.
@@ -99,6 +102,9 @@ def _latest(facts: Sequence[Fact[Any]], year: int) -> Fact[Any]:
     return min(facts, key=lambda f: f.as_of)
 
 
+_GROUP_CODE_IN_QUERY = re.compile(r"[BbВв]\s?(\d{3})")
+
+
 @dataclass(frozen=True)
 class KnowledgeBase:
     regions: RegionData
@@ -149,6 +155,25 @@ class KnowledgeBase:
     def latest_year(self) -> int:
         """The newest admission year the thresholds speak of."""
         return max(f.as_of for c in self.thresholds.categories for f in c.values)
+
+    def find_groups(self, query: str, limit: int = 8) -> list[ProgrammeGroup]:
+        """Groups named by code ("B057", also with a Cyrillic В) or by a piece of their name
+        in any of the three languages."""
+        code = _GROUP_CODE_IN_QUERY.search(query)
+        if code and (group := self.group(f"B{code.group(1)}")):
+            return [group]
+        needle = skeleton(query).strip()
+        if len(needle) < 3:
+            return []
+        return [group for group, names in self._group_names if needle in names][:limit]
+
+    @cached_property
+    def _group_names(self) -> list[tuple[ProgrammeGroup, str]]:
+        # One string of the three names' skeletons per group, computed once, not per search.
+        return [
+            (g, "\n".join(skeleton(name) for name in (g.name.kk, g.name.ru, g.name.en)))
+            for g in self.programme_groups.groups
+        ]
 
     def groups_for_pair(self, pair: Sequence[str]) -> list[ProgrammeGroup]:
         wanted = sorted(pair)

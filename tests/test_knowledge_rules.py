@@ -243,3 +243,22 @@ def test_grant_outlook_gives_facts_not_probabilities(kb: KnowledgeBase) -> None:
     assert outlook.per_group_scores_known is False
     assert outlook.national_average is not None and outlook.national_average.value == 69
     assert not hasattr(outlook, "probability")
+
+
+# --------------------------------------------------------------------------- group search
+@pytest.mark.parametrize(
+    ("query", "codes"),
+    [
+        ("B057", ["B057"]),
+        ("в 057", ["B057"]),  # a Cyrillic В and a space, as people type it
+        ("Ақпараттық технология", ["B057"]),
+        ("информационные технологии", ["B057"]),
+        ("information technolog", ["B057"]),
+        ("ab", []),  # too short to search
+        ("B999", []),
+    ],
+)
+def test_groups_are_found_by_code_or_by_name_in_any_language(
+    kb: KnowledgeBase, query: str, codes: list[str]
+) -> None:
+    assert [group.code for group in kb.find_groups(query)] == codes
