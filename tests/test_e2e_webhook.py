@@ -3,6 +3,7 @@ with the right secret token; anything else is refused before it reaches a handle
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -202,3 +203,25 @@ async def test_a_press_is_answered_once_whatever_the_handler_does(
         assert stub.texts_to(607) == ["a reply"]
     else:
         assert answers[0].params["text"] == "noted"
+
+
+def test_a_reply_in_the_webhook_response_is_json_unless_it_uploads_a_file(
+    webhook_app: TalapkerApp,
+) -> None:
+    """Telegram reads a JSON reply in the webhook response; a file (a Keleshek chart) can
+    only travel as multipart/form-data."""
+    from aiogram.methods import SendMessage, SendPhoto
+    from aiogram.types import BufferedInputFile
+    from aiohttp import MultipartWriter
+    from aiohttp.payload import JsonPayload
+
+    from bot.app import JsonReplyRequestHandler
+
+    handler = JsonReplyRequestHandler(webhook_app.dispatcher, webhook_app.bot)
+    text = handler._build_response_writer(webhook_app.bot, SendMessage(chat_id=1, text="hi"))
+    assert isinstance(text, JsonPayload)
+    body = json.loads(text._value)
+    assert body["method"] == "sendMessage" and body["text"] == "hi" and body["chat_id"] == 1
+    assert body["parse_mode"] == "HTML"  # the bot's defaults are filled in, as in multipart
+    chart = SendPhoto(chat_id=1, photo=BufferedInputFile(b"png", filename="chart.png"))
+    assert isinstance(handler._build_response_writer(webhook_app.bot, chart), MultipartWriter)
