@@ -96,9 +96,10 @@ _EN_WORDS = {
 # "IT" in capitals, or in any case inside a Cyrillic sentence ("хочу на it"); in English
 # "it" is a pronoun. "айти" only as a word's start ("найти" is "find").
 _IT = re.compile(r"(?<![A-Za-z])IT(?![A-Za-z])|(?<!\w)(?i:айти)")
-_WHEN = frozenset(words("когда қашан when qashan"))
 _IT_ANY_CASE = re.compile(r"(?<![A-Za-z])(?i:it)(?![A-Za-z])")
 _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
+# Words that ask for a date.
+_WHEN = frozenset(words("когда қашан when qashan"))
 
 
 def detect_language(text: str, default: str = "ru") -> str:
