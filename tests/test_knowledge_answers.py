@@ -124,6 +124,8 @@ def test_every_question_renders_with_traceable_numbers(
         topics_seen.add(route.topic)
         assert answer.html.strip(), row
         assert len(answer.html) < 4096, (row, len(answer.html))
+        # Every list item on a line of its own (a template's block tag once ate the newline).
+        assert not re.search(r"[^\n]• ", answer.text), (row["question"], lang, answer.text)
         untraced = numbers_shown(answer) - allowed_numbers(answer)
         assert not untraced, (row["question"], lang, untraced, answer.text)
         if answer.needs_check:
