@@ -332,6 +332,6 @@ class Router:
             scores["deadlines"] += 1.5
         if e.years and scores["deadlines"] > 0:
             scores["deadlines"] += 1.0
-        if strongest["paid_admission"] >= 3:
+        if strongest["paid_admission"] >= 3 and strongest["stipend"] < 4:
             # "Missed the threshold, can I study on a paid basis?" asks about the paid route.
             scores["paid_admission"] += 1.5
