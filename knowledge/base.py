@@ -7,7 +7,6 @@ checks the references between files and returns a `KnowledgeBase`. A problem rai
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -39,7 +38,7 @@ from knowledge.schema import (
     UniversityData,
     UntData,
 )
-from knowledge.text import skeleton
+from knowledge.text import group_codes, skeleton
 
 DEFAULT_DATA_DIR = Path(__file__).parent / "data"
 # libyaml's parser when PyYAML was built with it (the wheels are): about ten times faster.
@@ -102,9 +101,6 @@ def _latest(facts: Sequence[Fact[Any]], year: int) -> Fact[Any]:
     return min(facts, key=lambda f: f.as_of)
 
 
-_GROUP_CODE_IN_QUERY = re.compile(r"[BbВв]\s?(\d{3})")
-
-
 @dataclass(frozen=True)
 class KnowledgeBase:
     regions: RegionData
@@ -159,8 +155,8 @@ class KnowledgeBase:
     def find_groups(self, query: str, limit: int = 8) -> list[ProgrammeGroup]:
         """Groups named by code ("B057", also with a Cyrillic В) or by a piece of their name
         in any of the three languages."""
-        code = _GROUP_CODE_IN_QUERY.search(query)
-        if code and (group := self.group(f"B{code.group(1)}")):
+        codes = group_codes(query)
+        if codes and (group := self.group(codes[0])):
             return [group]
         needle = skeleton(query).strip()
         if len(needle) < 3:

@@ -128,9 +128,14 @@ class Entities:
         return {k: v for k, v in self.__dict__.items() if v}
 
 
+def group_codes(text: str) -> list[str]:
+    """Programme-group codes in raw text, normalised: "в 057", "B-057" and "b057" are B057."""
+    return [f"B{m}" for m in _GROUP_CODE.findall(text)]
+
+
 def extract_numbers(text: str) -> tuple[list[int], list[int], list[str], list[str]]:
     """Numbers, years, group codes (B057) and programme codes (7M06102) in raw text."""
-    group_codes = [f"B{m}" for m in _GROUP_CODE.findall(text)]
+    codes = group_codes(text)
     programme_codes = [
         code[0] + "M" + code[2:] if code[1] in "Мм" else code.upper()
         for code in _PROGRAMME_CODE.findall(text)
@@ -141,4 +146,4 @@ def extract_numbers(text: str) -> tuple[list[int], list[int], list[str], list[st
     stripped = re.sub(r"\d+\s*[×x]\s*\d+", " ", stripped)
     years = [int(y) for y in _YEAR.findall(stripped)]
     numbers = [int(n) for n in _NUMBER.findall(_YEAR.sub(" ", stripped)) if not n.startswith("0")]
-    return numbers, years, group_codes, programme_codes
+    return numbers, years, codes, programme_codes
