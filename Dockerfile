@@ -9,6 +9,11 @@ COPY bot ./bot
 COPY handlers ./handlers
 COPY knowledge ./knowledge
 COPY scheduler ./scheduler
+COPY storage ./storage
+COPY delivery ./delivery
+COPY i18n ./i18n
+COPY observability ./observability
+COPY charts ./charts
 RUN /opt/talapker/bin/pip install --no-deps .
 
 FROM python:3.11-slim

@@ -26,9 +26,9 @@ sys.path.insert(0, str(ROOT))
 
 from bot.app import create_bot  # noqa: E402
 from bot.config import load_settings  # noqa: E402
-from bot.db import Database  # noqa: E402
-from bot.delivery import Audience, DeliveryWorker, campaign_stats, enqueue  # noqa: E402
-from bot.models import User  # noqa: E402
+from delivery.outbox import Audience, DeliveryWorker, campaign_stats, enqueue  # noqa: E402
+from storage.db import Database  # noqa: E402
+from storage.models import User  # noqa: E402
 from tests.botapi_stub import StubBotAPI  # noqa: E402
 
 

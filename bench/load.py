@@ -100,8 +100,8 @@ async def serve_echo(port: int, in_response: bool = False) -> None:
     from aiogram.webhook.aiohttp_server import SimpleRequestHandler
     from aiohttp import web
 
-    from bot.logs import configure_logging
-    from bot.metrics import HandlerNameMiddleware, Metrics, UpdateMetricsMiddleware
+    from observability.logs import configure_logging
+    from observability.metrics import HandlerNameMiddleware, Metrics, UpdateMetricsMiddleware
 
     configure_logging("INFO", "json")
     api = os.environ["BOT_API_URL"]
@@ -369,7 +369,7 @@ async def one_run(
 async def prepare_database(url: str, users: int) -> None:
     import sqlalchemy as sa
 
-    from bot.db import Database
+    from storage.db import Database
 
     database = Database(url)
     async with database.engine.begin() as connection:

@@ -35,12 +35,12 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.db import Database  # noqa: E402
-from bot.middlewares import (  # noqa: E402
+from handlers.middlewares import (  # noqa: E402
     _LOCK_SENDER_AND_READ,
     CONVERSATION_LOCK_CLASS,
     conversation_lock_key,
 )
+from storage.db import Database  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:54329/talapker_bench"
 OPEN = "SELECT * FROM talapker_open_conversation($1, $2, $3, $4)"

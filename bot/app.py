@@ -28,13 +28,12 @@ from aiohttp import web
 from aiohttp.payload import JsonPayload, Payload
 
 from bot.config import Settings
-from bot.db import Database
-from bot.delivery import DeliveryWorker
-from bot.fsm_storage import SQLModelStorage
-from bot.i18n import I18n
-from bot.isolation import KeyedLockIsolation
-from bot.metrics import HandlerNameMiddleware, Metrics, UpdateMetricsMiddleware, add_routes
-from bot.middlewares import (
+from bot.telegram_types import build_hot_types
+from delivery.outbox import DeliveryWorker
+from delivery.throttle import ThrottleMiddleware, TokenBuckets
+from handlers import build_root_router
+from handlers.broadcast import progress_text
+from handlers.middlewares import (
     AnsweredPresses,
     ConversationLockMiddleware,
     DbSessionMiddleware,
@@ -42,13 +41,19 @@ from bot.middlewares import (
     PressAnswerMiddleware,
     UserMiddleware,
 )
-from bot.models import AuditEntry
-from bot.telegram_types import build_hot_types
-from bot.throttle import ThrottleMiddleware, TokenBuckets
-from handlers import build_root_router
-from handlers.broadcast import progress_text
+from i18n import I18n
 from knowledge.service import Knowledge
+from observability.metrics import (
+    HandlerNameMiddleware,
+    Metrics,
+    UpdateMetricsMiddleware,
+    add_routes,
+)
 from scheduler.service import ReminderScheduler
+from storage.db import Database
+from storage.fsm_storage import SQLModelStorage
+from storage.isolation import KeyedLockIsolation
+from storage.models import AuditEntry
 
 logger = logging.getLogger("talapker")
 

@@ -12,7 +12,7 @@ from bot.config import Settings, SettingsError, load_settings
 
 
 def _configure_logging(level: str, *, one_line: bool = False, fmt: str = "text") -> None:
-    from bot.logs import configure_logging
+    from observability.logs import configure_logging
 
     configure_logging(level, fmt, one_line=one_line)
 
@@ -54,7 +54,7 @@ def _cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_db(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.db import Database
+    from storage.db import Database
 
     async def upgrade() -> str | None:
         database = Database(settings.database_url)
@@ -83,7 +83,7 @@ def _cmd_db(settings: Settings, args: argparse.Namespace) -> int:
     elif args.db_command == "revision":
         from alembic import command
 
-        from bot.db import alembic_config
+        from storage.db import alembic_config
 
         command.revision(
             alembic_config(settings.database_url), message=args.message, autogenerate=True
@@ -164,7 +164,7 @@ def _cmd_keleshek(settings: Settings, args: argparse.Namespace) -> int:
         print(f"talapker: knowledge data: {exc}", file=sys.stderr)
         return 1
     if args.chart:
-        from bot.charts import projection_chart
+        from charts.keleshek import projection_chart
 
         with open(args.chart, "wb") as handle:
             handle.write(projection_chart(projection, args.lang))
@@ -198,8 +198,8 @@ def _sender_stop_event() -> asyncio.Event:
 
 async def _drain(settings: Settings, campaign_id: int | None) -> int:
     from bot.app import create_bot
-    from bot.db import Database
-    from bot.delivery import DeliveryWorker, campaign_stats, finish_campaigns
+    from delivery.outbox import DeliveryWorker, campaign_stats, finish_campaigns
+    from storage.db import Database
 
     database = Database(settings.database_url)
     await database.upgrade()
@@ -229,8 +229,8 @@ async def _drain(settings: Settings, campaign_id: int | None) -> int:
 
 
 def _cmd_broadcast(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.db import Database
-    from bot.delivery import Audience, count_audience, enqueue
+    from delivery.outbox import Audience, count_audience, enqueue
+    from storage.db import Database
 
     audience = Audience(
         language=args.lang, role=args.role, region=args.region, settlement=args.settlement
@@ -264,8 +264,8 @@ def _cmd_broadcast(settings: Settings, args: argparse.Namespace) -> int:
 def _cmd_outbox(settings: Settings, args: argparse.Namespace) -> int:
     import sqlalchemy as sa
 
-    from bot.db import Database
-    from bot.models import OutboxMessage
+    from storage.db import Database
+    from storage.models import OutboxMessage
 
     _configure_logging("WARNING")
     if args.outbox_command == "drain":
@@ -298,11 +298,11 @@ def _cmd_calendar(settings: Settings, args: argparse.Namespace) -> int:
 
     import sqlalchemy as sa
 
-    from bot.db import Database
-    from bot.models import CalendarEntry
     from knowledge.base import load_knowledge
     from scheduler.calendar_io import CalendarFileError, export_calendar, import_calendar
     from scheduler.reminders import seed_calendar
+    from storage.db import Database
+    from storage.models import CalendarEntry
 
     async def main() -> int:
         database = Database(settings.database_url)
@@ -403,7 +403,9 @@ def build_parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply pending migrations")
     db_sub.add_parser("current", help="show the current and the latest revision")
-    revision = db_sub.add_parser("revision", help="write a migration from changes in bot/models.py")
+    revision = db_sub.add_parser(
+        "revision", help="write a migration from changes in storage/models.py"
+    )
     revision.add_argument("message")
     db.set_defaults(handler=_cmd_db)
 

@@ -13,8 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-Language = Literal["kk", "ru", "en"]
-LANGUAGES: tuple[Language, ...] = ("kk", "ru", "en")
+from i18n import Language
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///talapker.db"
 TELEGRAM_API_URL = "https://api.telegram.org"

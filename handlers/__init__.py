@@ -8,8 +8,6 @@ from __future__ import annotations
 from aiogram import Router
 from aiogram.types import ChatMemberUpdated, Message
 
-from bot.i18n import Translator
-from bot.models import User
 from handlers import (
     broadcast,
     calendar_admin,
@@ -27,6 +25,8 @@ from handlers import (
     unt_check,
 )
 from handlers.filters import COMMAND, NOT_PRIVATE, PRIVATE
+from i18n import Translator
+from storage.models import User
 
 
 async def ignore(_message: Message) -> None:

@@ -17,16 +17,16 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, MessageOriginUser
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.config import Settings
-from bot.db import Database
-from bot.delivery import Audience, DeliveryWorker, count_audience, enqueue
-from bot.i18n import LANGUAGE_NAMES, Translator
-from bot.models import AuditEntry, Campaign, CampaignStatus, OutboxMessage, User
+from delivery.outbox import Audience, DeliveryWorker, count_audience, enqueue
 from handlers.callbacks import AudienceCb, BroadcastCb
 from handlers.common import sender
 from handlers.filters import NOT_COMMAND
 from handlers.keyboards import Keyboard
+from handlers.settings import HandlerSettings
+from i18n import LANGUAGE_NAMES, Translator
 from knowledge.service import Knowledge
+from storage.db import Database
+from storage.models import AuditEntry, Campaign, CampaignStatus, OutboxMessage, User
 
 AUDIT_SHOWN = 15
 
@@ -227,7 +227,7 @@ async def confirm(
     database: Database,
     session: AsyncSession,
     delivery: DeliveryWorker,
-    settings: Settings,
+    settings: HandlerSettings,
 ) -> None:
     send = sender(callback)
     if callback_data.action == "cancel":
@@ -251,7 +251,7 @@ async def got_time(
     t: Translator,
     database: Database,
     session: AsyncSession,
-    settings: Settings,
+    settings: HandlerSettings,
 ) -> None:
     try:
         local = datetime.strptime((message.text or "").strip(), "%d.%m.%Y %H:%M").replace(
@@ -275,7 +275,7 @@ async def got_time(
 
 
 async def list_scheduled(
-    message: Message, t: Translator, session: AsyncSession, settings: Settings
+    message: Message, t: Translator, session: AsyncSession, settings: HandlerSettings
 ) -> None:
     campaigns = (
         (
@@ -341,7 +341,7 @@ async def set_staff(
     admin: User,
     t: Translator,
     session: AsyncSession,
-    settings: Settings,
+    settings: HandlerSettings,
 ) -> None:
     if settings.is_admin(target_id):
         await send(t("staff_admin.is_admin", user_id=target_id))
@@ -362,7 +362,7 @@ async def staff_command(
     user: User,
     t: Translator,
     session: AsyncSession,
-    settings: Settings,
+    settings: HandlerSettings,
 ) -> None:
     grant = command.command == "staff_add"
     argument = (command.args or "").strip()
@@ -382,7 +382,7 @@ async def forwarded(
     user: User,
     t: Translator,
     session: AsyncSession,
-    settings: Settings,
+    settings: HandlerSettings,
 ) -> None:
     origin = message.forward_origin
     text = (message.text or "").strip()
@@ -398,7 +398,7 @@ async def forwarded(
 
 
 async def audit_log(
-    message: Message, t: Translator, session: AsyncSession, settings: Settings
+    message: Message, t: Translator, session: AsyncSession, settings: HandlerSettings
 ) -> None:
     entries = (
         (

@@ -14,17 +14,17 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.config import Settings
-from bot.i18n import I18n, Translator
-from bot.models import AuditEntry, CalendarEntry, User, utcnow
 from handlers.broadcast import staff_only
 from handlers.callbacks import CalendarCb
 from handlers.common import sender
 from handlers.filters import NOT_COMMAND
 from handlers.keyboards import Keyboard
+from handlers.settings import HandlerSettings
+from i18n import I18n, Translator
 from knowledge.schema import EVENT_TYPES
 from scheduler.reminders import reminder_texts
 from scheduler.service import ReminderScheduler
+from storage.models import AuditEntry, CalendarEntry, User, utcnow
 
 _RANGE = re.compile(r"^\s*(\d{1,2}\.\d{1,2}\.\d{4})\s*(?:[-–]\s*(\d{1,2}\.\d{1,2}\.\d{4}))?\s*$")
 
@@ -85,7 +85,7 @@ async def pressed(
     t: Translator,
     i18n: I18n,
     session: AsyncSession,
-    settings: Settings,
+    settings: HandlerSettings,
     reminders: ReminderScheduler,
 ) -> None:
     event = await session.get(CalendarEntry, callback_data.event_id)

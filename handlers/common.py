@@ -11,8 +11,8 @@ from aiogram import Bot
 from aiogram.methods import SendMessage
 from aiogram.types import CallbackQuery, InputFile, Message
 
-from bot.config import Settings
-from bot.models import User
+from handlers.settings import HandlerSettings
+from storage.models import User
 
 Send = Callable[..., Awaitable[Message]]
 # Telegram's limit is 4,096 characters; leave room for the HTML entities escaping adds.
@@ -87,7 +87,7 @@ async def reply_long(message: Message, text: str, **kwargs: Any) -> SendMessage:
     return message.answer(last, **kwargs)
 
 
-def today(settings: Settings) -> date:
+def today(settings: HandlerSettings) -> date:
     return datetime.now(settings.tz).date()
 
 

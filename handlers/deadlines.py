@@ -13,14 +13,14 @@ from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.config import Settings
-from bot.i18n import Translator
-from bot.models import CalendarEntry, Subscription, User
 from handlers.callbacks import MenuCb, ReminderCb
 from handlers.common import Send, sender, today
 from handlers.keyboards import Keyboard
+from handlers.settings import HandlerSettings
+from i18n import Translator
 from knowledge.schema import EVENT_TYPES as ALL_EVENT_TYPES
 from scheduler.reminders import LEADS
+from storage.models import CalendarEntry, Subscription, User
 
 # Kinds of events users can subscribe to ("serpin" and "other" have no dates in the data yet).
 EVENT_TYPES = tuple(t for t in ALL_EVENT_TYPES if t not in ("serpin", "other"))
@@ -72,7 +72,7 @@ def keyboard(
 
 
 async def render(
-    send: Send, user: User, t: Translator, session: AsyncSession, settings: Settings
+    send: Send, user: User, t: Translator, session: AsyncSession, settings: HandlerSettings
 ) -> None:
     audiences = AUDIENCES.get(user.role or "applicant", ("applicants", "parents", "everyone"))
     events = (
@@ -112,13 +112,17 @@ async def render(
 
 
 async def deadlines_command(
-    message: Message, user: User, t: Translator, session: AsyncSession, settings: Settings
+    message: Message, user: User, t: Translator, session: AsyncSession, settings: HandlerSettings
 ) -> None:
     await render(message.answer, user, t, session, settings)
 
 
 async def deadlines_button(
-    callback: CallbackQuery, user: User, t: Translator, session: AsyncSession, settings: Settings
+    callback: CallbackQuery,
+    user: User,
+    t: Translator,
+    session: AsyncSession,
+    settings: HandlerSettings,
 ) -> None:
     await render(sender(callback), user, t, session, settings)
 

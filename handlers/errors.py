@@ -8,7 +8,7 @@ from typing import Any
 from aiogram import Bot, Router
 from aiogram.types import ErrorEvent
 
-from bot.i18n import I18n, Translator
+from i18n import I18n, Translator
 
 router = Router(name="errors")
 logger = logging.getLogger("talapker.errors")

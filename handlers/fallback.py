@@ -7,7 +7,7 @@ from __future__ import annotations
 from aiogram import Router
 from aiogram.types import CallbackQuery, Message
 
-from bot.i18n import Translator
+from i18n import Translator
 
 
 async def not_text(message: Message, t: Translator) -> None:

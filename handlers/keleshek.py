@@ -14,12 +14,12 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 
-from bot.config import Settings
-from bot.i18n import Translator
 from handlers.callbacks import KeleshekCb, MenuCb
 from handlers.common import Reply, Send, send_long, sender, today
 from handlers.filters import NOT_A_QUESTION, NOT_COMMAND, TEXT
 from handlers.keyboards import Keyboard, journey_end_keyboard
+from handlers.settings import HandlerSettings
+from i18n import Translator
 from knowledge.keleshek import keleshek_projection
 from knowledge.rules import RuleInputError
 from knowledge.service import Knowledge
@@ -86,7 +86,11 @@ async def start(callback: CallbackQuery, state: FSMContext, t: Translator) -> No
 
 
 async def typed_birth(
-    message: Message, state: FSMContext, t: Translator, knowledge: Knowledge, settings: Settings
+    message: Message,
+    state: FSMContext,
+    t: Translator,
+    knowledge: Knowledge,
+    settings: HandlerSettings,
 ) -> None:
     on = today(settings)
     birth = parse_birth(message.text or "", on)
@@ -222,7 +226,7 @@ async def rate_button(
     state: FSMContext,
     t: Translator,
     knowledge: Knowledge,
-    settings: Settings,
+    settings: HandlerSettings,
 ) -> None:
     rate = _rate(callback_data.value)
     if rate is None:
@@ -232,7 +236,11 @@ async def rate_button(
 
 
 async def typed_rate(
-    message: Message, state: FSMContext, t: Translator, knowledge: Knowledge, settings: Settings
+    message: Message,
+    state: FSMContext,
+    t: Translator,
+    knowledge: Knowledge,
+    settings: HandlerSettings,
 ) -> None:
     rate = _rate(message.text or "")
     if rate is None:
@@ -246,7 +254,7 @@ async def finish(
     state: FSMContext,
     t: Translator,
     knowledge: Knowledge,
-    settings: Settings,
+    settings: HandlerSettings,
     rate: float,
 ) -> None:
     data = await state.get_data()
@@ -277,7 +285,7 @@ async def finish(
     )
     await send_long(send, answer.html)
     # matplotlib is imported on the first chart, not at start: web workers stay ~40 MB leaner.
-    from bot.charts import comparison_chart, projection_chart
+    from charts.keleshek import comparison_chart, projection_chart
 
     chart, comparison = await asyncio.gather(
         asyncio.to_thread(projection_chart, projection, t.lang),

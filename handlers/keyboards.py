@@ -8,8 +8,8 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.i18n import LANGUAGE_NAMES, Translator
 from handlers.callbacks import LanguageCb, MenuCb, RegionCb, RoleCb, SettlementCb, TopicCb
+from i18n import LANGUAGE_NAMES, Translator
 from knowledge.schema import Region
 
 CURRENT = "✓ "

@@ -7,13 +7,13 @@ from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
-from bot.i18n import LANGUAGE_NAMES, I18n, Translator
-from bot.models import User
 from handlers.callbacks import LanguageCb, MenuCb
 from handlers.common import sender
 from handlers.keyboards import language_keyboard, main_menu_keyboard, profile_keyboard
 from handlers.onboarding import begin
+from i18n import LANGUAGE_NAMES, I18n, Translator
 from knowledge.service import Knowledge
+from storage.models import User
 
 # The other menu actions start journeys; their own routers take them.
 OWN_ACTIONS = {"show", "profile", "language", "help", "reonboard", "ask"}

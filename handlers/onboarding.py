@@ -14,8 +14,6 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 
-from bot.i18n import I18n, Translator
-from bot.models import Role, Settlement, User
 from handlers.callbacks import LanguageCb, RegionCb, RoleCb, SettlementCb
 from handlers.common import Send, sender
 from handlers.filters import NOT_A_QUESTION, NOT_COMMAND
@@ -26,7 +24,9 @@ from handlers.keyboards import (
     role_keyboard,
     settlement_keyboard,
 )
+from i18n import I18n, Translator
 from knowledge.service import Knowledge
+from storage.models import Role, Settlement, User
 
 
 class Onboarding(StatesGroup):

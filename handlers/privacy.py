@@ -14,12 +14,12 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.i18n import Translator
-from bot.models import FsmRecord, OutboxMessage, Subscription, User
 from handlers.callbacks import ForgetCb
 from handlers.common import sender
 from handlers.filters import Magic
 from handlers.keyboards import Keyboard
+from i18n import Translator
+from storage.models import FsmRecord, OutboxMessage, Subscription, User
 
 
 def confirm_keyboard(t: Translator) -> InlineKeyboardMarkup:

@@ -12,15 +12,15 @@ from aiogram.methods import SendMessage
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.config import Settings
-from bot.i18n import I18n, Translator
-from bot.models import AnswerVote, UnansweredQuestion, User
 from handlers.callbacks import FeedbackCb, TopicCb
 from handlers.common import profile_of, reply_long, send_long, sender, today
 from handlers.filters import COMMAND, TEXT
 from handlers.keyboards import Keyboard, topics_keyboard
+from handlers.settings import HandlerSettings
+from i18n import I18n, Translator
 from knowledge.schema import TOPICS
 from knowledge.service import Knowledge
+from storage.models import AnswerVote, UnansweredQuestion, User
 
 # Offered when the question matched nothing at all.
 POPULAR_TOPICS = ["threshold", "grant_chance", "deadlines", "quotas"]
@@ -37,7 +37,7 @@ async def question(
     lang: str,
     knowledge: Knowledge,
     session: AsyncSession,
-    settings: Settings,
+    settings: HandlerSettings,
     i18n: I18n,
     raw_state: str | None = None,
 ) -> SendMessage:
@@ -76,7 +76,7 @@ async def topic_button(
     user: User | None,
     t: Translator,
     knowledge: Knowledge,
-    settings: Settings,
+    settings: HandlerSettings,
 ) -> None:
     if callback_data.topic not in TOPICS:
         await callback.answer(t.plain("errors.stale_button"), show_alert=True)

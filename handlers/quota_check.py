@@ -9,15 +9,15 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery
 
-from bot.config import Settings
-from bot.i18n import Translator
-from bot.models import User
 from handlers.callbacks import MenuCb, QuotaAnswerCb
 from handlers.common import Send, profile_of, send_long, sender, today
 from handlers.keyboards import Keyboard, journey_end_keyboard
+from handlers.settings import HandlerSettings
+from i18n import Translator
 from knowledge.router import Route
 from knowledge.service import Knowledge
 from knowledge.text import Entities
+from storage.models import User
 
 
 class QuotaCheck(StatesGroup):
@@ -55,7 +55,7 @@ async def answered(
     user: User,
     t: Translator,
     knowledge: Knowledge,
-    settings: Settings,
+    settings: HandlerSettings,
 ) -> None:
     data = await state.get_data()
     quotas = knowledge.kb.quotas.quotas

@@ -9,13 +9,13 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery
 
-from bot.config import Settings
-from bot.i18n import Translator
-from bot.models import Settlement, User
 from handlers.callbacks import MenuCb, RegionCb, SettlementCb
 from handlers.common import Send, profile_of, send_long, sender, today
 from handlers.keyboards import journey_end_keyboard, region_keyboard, settlement_keyboard
+from handlers.settings import HandlerSettings
+from i18n import Translator
 from knowledge.service import Knowledge
+from storage.models import Settlement, User
 
 
 class SerpinCheck(StatesGroup):
@@ -29,7 +29,7 @@ async def show(
     user: User,
     t: Translator,
     knowledge: Knowledge,
-    settings: Settings,
+    settings: HandlerSettings,
 ) -> None:
     await state.clear()
     answer = knowledge.topic_answer("serpin", t.lang, today(settings), profile_of(user))
@@ -42,7 +42,7 @@ async def next_step(
     user: User,
     t: Translator,
     knowledge: Knowledge,
-    settings: Settings,
+    settings: HandlerSettings,
 ) -> None:
     if user.region is None:
         await state.set_state(SerpinCheck.region)
@@ -63,7 +63,7 @@ async def start(
     user: User,
     t: Translator,
     knowledge: Knowledge,
-    settings: Settings,
+    settings: HandlerSettings,
 ) -> None:
     await next_step(sender(callback), state, user, t, knowledge, settings)
 
@@ -75,7 +75,7 @@ async def chose_region(
     user: User,
     t: Translator,
     knowledge: Knowledge,
-    settings: Settings,
+    settings: HandlerSettings,
 ) -> None:
     region = knowledge.kb.region(callback_data.code)
     if region is None:
@@ -94,7 +94,7 @@ async def chose_settlement(
     user: User,
     t: Translator,
     knowledge: Knowledge,
-    settings: Settings,
+    settings: HandlerSettings,
 ) -> None:
     user.settlement = callback_data.kind
     await next_step(sender(callback), state, user, t, knowledge, settings)

@@ -11,10 +11,10 @@ from aiogram.filters import Command
 from aiogram.types import Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.i18n import Translator
-from bot.models import AuditEntry, UnansweredQuestion
+from i18n import Translator
 from knowledge.base import KnowledgeError
 from knowledge.service import Knowledge
+from storage.models import AuditEntry, UnansweredQuestion
 
 UNANSWERED_SHOWN = 20
 

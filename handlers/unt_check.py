@@ -17,18 +17,18 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
-from bot.config import Settings
-from bot.i18n import Translator
-from bot.models import User
 from handlers.callbacks import MenuCb, PairCb, TargetCb, UntCb
 from handlers.common import Send, profile_of, send_long, sender, today
 from handlers.filters import NOT_A_QUESTION, NOT_COMMAND, TEXT
 from handlers.keyboards import Keyboard, journey_end_keyboard
+from handlers.settings import HandlerSettings
+from i18n import Translator
 from knowledge.base import KnowledgeBase
 from knowledge.router import Route
 from knowledge.rules import PART_IDS, RuleInputError, admission_year, check_unt
 from knowledge.service import Knowledge
 from knowledge.text import Entities
+from storage.models import User
 
 FIELDS = ("general", "national", "pedagogy", "law", "healthcare", "agriculture")
 PAIRS_SHOWN = 10
@@ -173,7 +173,11 @@ def _score_error(t: Translator, kb: KnowledgeBase, pair: list[str], error: RuleI
 
 
 async def typed_scores(
-    message: Message, state: FSMContext, t: Translator, knowledge: Knowledge, settings: Settings
+    message: Message,
+    state: FSMContext,
+    t: Translator,
+    knowledge: Knowledge,
+    settings: HandlerSettings,
 ) -> None:
     kb = knowledge.kb
     data = await state.get_data()
@@ -259,7 +263,7 @@ async def typed_target(
     user: User,
     t: Translator,
     knowledge: Knowledge,
-    settings: Settings,
+    settings: HandlerSettings,
 ) -> None:
     query = (message.text or "").strip()
     found = knowledge.kb.find_groups(query)
@@ -286,7 +290,7 @@ async def chose_target(
     user: User,
     t: Translator,
     knowledge: Knowledge,
-    settings: Settings,
+    settings: HandlerSettings,
 ) -> None:
     kb = knowledge.kb
     if callback_data.kind == "page":
@@ -317,7 +321,7 @@ async def finish(
     user: User,
     t: Translator,
     knowledge: Knowledge,
-    settings: Settings,
+    settings: HandlerSettings,
     *,
     group: str | None = None,
     field: str | None = None,
@@ -352,7 +356,7 @@ async def after_result(
     user: User,
     t: Translator,
     knowledge: Knowledge,
-    settings: Settings,
+    settings: HandlerSettings,
 ) -> None:
     last = (await state.get_data()).get("last_unt")
     if callback_data.action == "to_grant" and last:

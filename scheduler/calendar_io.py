@@ -11,10 +11,10 @@ import sqlalchemy as sa
 import yaml
 from pydantic import ValidationError
 
-from bot.db import Database
-from bot.models import CalendarEntry, utcnow
 from knowledge.schema import CalendarData
 from scheduler.reminders import entry_from_knowledge
+from storage.db import Database
+from storage.models import CalendarEntry, utcnow
 
 
 class CalendarFileError(ValueError):

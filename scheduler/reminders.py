@@ -17,11 +17,11 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from bot.db import Database
-from bot.delivery import Audience, enqueue
-from bot.i18n import I18n
-from bot.models import CalendarEntry, Campaign, utcnow
+from delivery.outbox import Audience, enqueue
+from i18n import I18n
 from knowledge.base import KnowledgeBase
+from storage.db import Database
+from storage.models import CalendarEntry, Campaign, utcnow
 
 LEADS = (7, 1, 0)  # days before the event; 0 is the morning of the day
 REMIND_AT = {7: time(10, 0), 1: time(10, 0), 0: time(9, 0)}  # inside the default waking hours

@@ -22,11 +22,11 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.engine import make_url
 
-from bot.db import Database, fcntl
-from bot.i18n import I18n
-from bot.models import CalendarEntry, UnansweredQuestion, utcnow
+from i18n import I18n
 from knowledge.base import KnowledgeBase
 from scheduler.reminders import due_now, fire, plan, seed_calendar
+from storage.db import Database, fcntl
+from storage.models import CalendarEntry, UnansweredQuestion, utcnow
 
 logger = logging.getLogger("talapker.scheduler")
 

@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.app import TalapkerApp
 from bot.config import Settings, load_settings
-from bot.db import Database
-from bot.models import User
 from knowledge.base import DEFAULT_DATA_DIR
+from storage.db import Database
+from storage.models import User
 from tests.botapi_stub import StubBotAPI
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")

@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import pytest
 
-from bot.db import Database
-from bot.delivery import Audience, enqueue
-from bot.models import CalendarEntry, Subscription, User
+from delivery.outbox import Audience, enqueue
+from storage.db import Database
+from storage.models import CalendarEntry, Subscription, User
 from tests.botapi_stub import StubBotAPI
 from tests.conftest import TEST_DATABASE_URL
 from tests.test_cli import TALAPKER, env_for

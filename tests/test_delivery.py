@@ -16,9 +16,9 @@ import sqlalchemy as sa
 
 from bot.app import create_bot
 from bot.config import load_settings
-from bot.db import Database
-from bot.delivery import Audience, DeliveryWorker, campaign_stats, enqueue
-from bot.models import OutboxMessage, OutboxStatus, User
+from delivery.outbox import Audience, DeliveryWorker, campaign_stats, enqueue
+from storage.db import Database
+from storage.models import OutboxMessage, OutboxStatus, User
 from tests.botapi_stub import StubBotAPI
 
 TALAPKER = str(Path(sys.executable).with_name("talapker"))

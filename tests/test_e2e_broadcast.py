@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bot.models import AuditEntry, Campaign, CampaignStatus, OutboxMessage, User
+from storage.models import AuditEntry, Campaign, CampaignStatus, OutboxMessage, User
 from tests.botapi_stub import StubBotAPI
 from tests.conftest import RunningBot, eventually
 from tests.test_delivery import add_users

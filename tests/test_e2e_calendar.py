@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bot.models import AuditEntry, Subscription
+from storage.models import AuditEntry, Subscription
 from tests.botapi_stub import StubBotAPI
 from tests.conftest import eventually
 from tests.test_e2e_polling import button_data

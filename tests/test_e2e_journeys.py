@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from bot.models import AnswerVote
+from storage.models import AnswerVote
 from tests.botapi_stub import StubBotAPI
 from tests.conftest import RunningBot, eventually
 from tests.test_e2e_polling import button_data, buttons, onboard

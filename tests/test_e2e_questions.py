@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bot.models import UnansweredQuestion
+from storage.models import UnansweredQuestion
 from tests.botapi_stub import StubBotAPI
 from tests.conftest import RunningBot, edit_data_file, eventually
 from tests.test_e2e_polling import buttons

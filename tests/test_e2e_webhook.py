@@ -15,8 +15,8 @@ from aiogram.types import CallbackQuery, Update
 
 from bot.app import TalapkerApp, create_bot
 from bot.config import Settings
-from bot.middlewares import PressAnswerMiddleware
-from bot.models import User
+from handlers.middlewares import PressAnswerMiddleware
+from storage.models import User
 from tests.botapi_stub import StubBotAPI
 
 SECRET = "s3cret-Token_123"

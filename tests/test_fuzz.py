@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 import handlers  # noqa: F401  (imports every StatesGroup)
 from bot.app import TalapkerApp
 from bot.config import Settings
-from bot.models import User
 from knowledge.schema import TOPICS
 from knowledge.service import Knowledge
+from storage.models import User
 from tests.botapi_stub import StubBotAPI
 
 APOLOGIES = ("something went wrong", "что-то пошло не так", "бірдеңе дұрыс болмады")

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from bot.i18n import I18n
+from i18n import I18n
 
 PLACEHOLDER = re.compile(r"{{\s*(\w+)")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from bot.charts import comparison_chart, projection_chart
+from charts.keleshek import comparison_chart, projection_chart
 from handlers.common import split_message
 from knowledge.base import load_knowledge
 from knowledge.keleshek import keleshek_projection

@@ -22,11 +22,11 @@ import sqlalchemy as sa
 import bot.app
 from bot.app import TalapkerApp
 from bot.config import Settings
-from bot.db import Database
-from bot.delivery import Audience, enqueue
-from bot.logs import JsonFormatter, UpdateIdFilter
-from bot.metrics import health
-from bot.models import (
+from delivery.outbox import Audience, enqueue
+from observability.logs import JsonFormatter, UpdateIdFilter
+from observability.metrics import health
+from storage.db import Database
+from storage.models import (
     FsmRecord,
     OutboxMessage,
     Subscription,

@@ -12,13 +12,13 @@ import pytest
 import sqlalchemy as sa
 
 import scheduler.service
-from bot.db import Database
-from bot.delivery import DeliveryWorker
-from bot.i18n import I18n
-from bot.models import CalendarEntry, Subscription, User
+from delivery.outbox import DeliveryWorker
+from i18n import I18n
 from knowledge.base import load_knowledge
 from scheduler.reminders import due_now, fire, fire_time, plan
 from scheduler.service import ReminderScheduler
+from storage.db import Database
+from storage.models import CalendarEntry, Subscription, User
 from tests.botapi_stub import StubBotAPI
 from tests.conftest import TEST_DATABASE_URL
 from tests.test_delivery import drain
@@ -165,7 +165,7 @@ async def test_a_moved_event_fires_at_the_new_time_not_the_old(database: Databas
 
 
 async def _campaign_keys(database: Database) -> list[str]:
-    from bot.models import Campaign
+    from storage.models import Campaign
 
     async with database.session() as session:
         return list((await session.exec(sa.select(Campaign.dedupe_key))).scalars())

@@ -11,10 +11,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from bot.db import Database
-from bot.fsm_storage import SQLModelStorage
-from bot.models import User
 from handlers.onboarding import Onboarding
+from storage.db import Database
+from storage.fsm_storage import SQLModelStorage
+from storage.models import User
 
 KEY = StorageKey(bot_id=1, chat_id=10, user_id=10)
 
@@ -87,7 +87,9 @@ async def test_migrations_match_the_models_and_upgrade_is_idempotent(database: D
         return compare_metadata(context, SQLModel.metadata)
 
     async with database.engine.connect() as connection:
-        assert await connection.run_sync(diff) == [], "bot/models.py changed without a migration"
+        assert await connection.run_sync(diff) == [], (
+            "storage/models.py changed without a migration"
+        )
 
 
 async def test_concurrent_upgrades_from_several_processes(database_url: str) -> None:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import bot.models
+import storage.models
 
 revision: str = "0005"
 down_revision: str | None = "0004"
@@ -33,7 +33,7 @@ def upgrade() -> None:
         sa.Column("audience", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
         sa.Column("confidence", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-        sa.Column("updated_at", bot.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", storage.models.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("key"),
     )

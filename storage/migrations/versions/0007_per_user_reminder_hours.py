@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import bot.models  # noqa: F401 (autogenerate may reference its column types)
+import storage.models  # noqa: F401 (autogenerate may reference its column types)
 
 revision: str = "0007"
 down_revision: str | None = "0006"

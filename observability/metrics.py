@@ -27,9 +27,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
-from bot.db import Database
-from bot.logs import current_update_id
-from bot.models import Campaign, OutboxMessage, UnansweredQuestion
+from observability.logs import current_update_id
+from storage.db import Database
+from storage.models import Campaign, OutboxMessage, UnansweredQuestion
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 logger = logging.getLogger("talapker.updates")

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import bot.models  # noqa: F401 (autogenerate may reference its column types)
+import storage.models  # noqa: F401 (autogenerate may reference its column types)
 ${imports if imports else ""}
 
 revision: str = ${repr(up_revision)}

@@ -25,8 +25,8 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.types import CallbackQuery, Message, TelegramObject, Update, User
 
-from bot.i18n import I18n, telegram_language
-from bot.metrics import Metrics
+from i18n import I18n, telegram_language
+from observability.metrics import Metrics
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 

@@ -1,7 +1,7 @@
-"""Outer middlewares run for every update, in this order: metrics → flood limit (bot/throttle.py)
-→ conversation lock → database session (with the cross-process sender lock) → conversation
-state → user and locale; then, around handlers, the input guard (messages) and the press
-answer (button presses) → router."""
+"""Outer middlewares run for every update, in this order: metrics → flood limit
+(delivery/throttle.py) → conversation lock → database session (with the cross-process sender
+lock) → conversation state → user and locale; then, around handlers, the input guard (messages)
+and the press answer (button presses) → router."""
 
 from __future__ import annotations
 
@@ -26,11 +26,11 @@ from aiogram.types import User as TelegramUser
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.config import LANGUAGES, Settings
-from bot.db import Database, current_session
-from bot.fsm_storage import SQLModelStorage
-from bot.i18n import I18n, Translator, telegram_language
-from bot.models import FsmRecord, User, utcnow
+from handlers.settings import HandlerSettings
+from i18n import LANGUAGES, I18n, Translator, telegram_language
+from storage.db import Database, current_session
+from storage.fsm_storage import SQLModelStorage
+from storage.models import FsmRecord, User, utcnow
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
@@ -156,7 +156,7 @@ class ConversationLockMiddleware(BaseMiddleware):
 class UserMiddleware(BaseMiddleware):
     """Loads (or creates) the sender's `User` row and picks the reply language."""
 
-    def __init__(self, settings: Settings, i18n: I18n) -> None:
+    def __init__(self, settings: HandlerSettings, i18n: I18n) -> None:
         self.settings = settings
         self.i18n = i18n
 

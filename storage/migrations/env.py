@@ -1,4 +1,4 @@
-"""Alembic environment. The app passes its own connection (see bot.db.Database.upgrade);
+"""Alembic environment. The app passes its own connection (see storage.db.Database.upgrade);
 the command line (`talapker db revision`) gives a URL instead."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
-import bot.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 config = context.config
 target_metadata = SQLModel.metadata

@@ -34,8 +34,8 @@ from aiogram.exceptions import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bot.db import Database
-from bot.models import (
+from storage.db import Database
+from storage.models import (
     Campaign,
     CampaignStatus,
     OutboxMessage,

@@ -1,6 +1,6 @@
 """User-facing strings in Kazakh, Russian and English.
 
-Each language is one YAML file in `bot/locales/`; nested keys are joined with dots and every
+Each language is one YAML file in `i18n/locales/`; nested keys are joined with dots and every
 value is a Jinja2 template. Messages are sent in HTML parse mode, so `t()` escapes the values
 it is given (user text can never inject markup); `t.plain()` is for button labels and other
 places where Telegram shows text as is.
@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from jinja2 import Environment, StrictUndefined, Template
 
-from bot.config import LANGUAGES
+Language = Literal["kk", "ru", "en"]
+LANGUAGES: tuple[Language, ...] = ("kk", "ru", "en")
 
 LOCALES_DIR = Path(__file__).parent / "locales"
 LANGUAGE_NAMES = {"kk": "Қазақша", "ru": "Русский", "en": "English"}

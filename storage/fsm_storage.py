@@ -26,8 +26,8 @@ from aiogram.fsm.storage.base import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bot.db import Database
-from bot.models import FsmRecord, utcnow
+from storage.db import Database
+from storage.models import FsmRecord, utcnow
 
 
 @dataclass

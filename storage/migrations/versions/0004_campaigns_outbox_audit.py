@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import bot.models
+import storage.models
 
 revision: str = "0004"
 down_revision: str | None = "0003"
@@ -27,7 +27,7 @@ def upgrade() -> None:
         sa.Column("actor_id", sa.BigInteger(), nullable=False),
         sa.Column("action", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("details", sa.JSON(), nullable=False),
-        sa.Column("created_at", bot.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", storage.models.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
@@ -44,10 +44,10 @@ def upgrade() -> None:
         sa.Column("document", sqlmodel.sql.sqltypes.AutoString(length=256), nullable=True),
         sa.Column("audience", sa.JSON(), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-        sa.Column("scheduled_for", bot.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("scheduled_for", storage.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("created_by", sa.BigInteger(), nullable=True),
-        sa.Column("created_at", bot.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("finished_at", bot.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", storage.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", storage.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("progress_chat_id", sa.BigInteger(), nullable=True),
         sa.Column("progress_message_id", sa.Integer(), nullable=True),
         sa.Column("progress_lang", sqlmodel.sql.sqltypes.AutoString(length=2), nullable=True),
@@ -65,8 +65,8 @@ def upgrade() -> None:
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sqlmodel.sql.sqltypes.AutoString(length=300), nullable=True),
-        sa.Column("next_attempt_at", bot.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("sent_at", bot.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("next_attempt_at", storage.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", storage.models.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["campaign_id"],
             ["campaigns.id"],
