@@ -30,7 +30,7 @@ from aiohttp.payload import JsonPayload, Payload
 from bot.config import Settings
 from bot.telegram_types import build_hot_types
 from delivery.outbox import DeliveryWorker
-from delivery.throttle import ThrottleMiddleware, TokenBuckets
+from delivery.throttle import Buckets, RedisTokenBuckets, ThrottleMiddleware, TokenBuckets
 from handlers import build_root_router
 from handlers.broadcast import progress_text
 from handlers.middlewares import (
@@ -129,6 +129,17 @@ def conversation_storage(
     return SQLModelStorage(database), KeyedLockIsolation()
 
 
+def flood_buckets(settings: Settings, storage: BaseStorage) -> Buckets:
+    """The flood limit's buckets: in Redis when the conversation state is there (one limit for
+    every worker), else in the process."""
+    if settings.redis_url:
+        from aiogram.fsm.storage.redis import RedisStorage
+
+        assert isinstance(storage, RedisStorage)
+        return RedisTokenBuckets(storage.redis, settings.throttle_rate, settings.throttle_burst)
+    return TokenBuckets(settings.throttle_rate, settings.throttle_burst)
+
+
 def create_dispatcher(
     settings: Settings,
     database: Database,
@@ -156,7 +167,7 @@ def create_dispatcher(
     dispatcher.update.outer_middleware(UpdateMetricsMiddleware(metrics))
     dispatcher.update.outer_middleware(
         ThrottleMiddleware(
-            TokenBuckets(settings.throttle_rate, settings.throttle_burst),
+            flood_buckets(settings, storage),
             metrics,
             i18n,
             settings.default_language,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import suppress
 from pathlib import Path
@@ -175,3 +176,38 @@ def edit_data_file(path: Path, old: str, new: str) -> None:
     text = path.read_text(encoding="utf-8")
     assert old in text, f"{old!r} not in {path.name}"
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+SECRET = "s3cret-Token_123"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+async def start_webhook_app(
+    make_settings: Callable[..., Settings],
+) -> AsyncIterator[Callable[..., Awaitable[TalapkerApp]]]:
+    """Start the app serving its webhook on a free port, with `overrides` to its settings."""
+    started: list[TalapkerApp] = []
+
+    async def start(**overrides: Any) -> TalapkerApp:
+        port = free_port()
+        settings = make_settings(
+            webhook_url=f"http://127.0.0.1:{port}/webhook",
+            webhook_secret=SECRET,
+            webhook_host="127.0.0.1",
+            webhook_port=port,
+            **overrides,
+        )
+        app = await TalapkerApp.create(settings)
+        await app.start_webhook()
+        started.append(app)
+        return app
+
+    yield start
+    for app in started:
+        await app.close()

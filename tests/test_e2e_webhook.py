@@ -4,8 +4,7 @@ with the right secret token; anything else is refused before it reaches a handle
 from __future__ import annotations
 
 import json
-import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -18,40 +17,7 @@ from bot.config import Settings
 from handlers.middlewares import PressAnswerMiddleware
 from storage.models import User
 from tests.botapi_stub import StubBotAPI
-
-SECRET = "s3cret-Token_123"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-async def start_webhook_app(
-    make_settings: Callable[..., Settings],
-) -> AsyncIterator[Callable[..., Awaitable[TalapkerApp]]]:
-    """Start the app serving its webhook on a free port, with `overrides` to its settings."""
-    started: list[TalapkerApp] = []
-
-    async def start(**overrides: Any) -> TalapkerApp:
-        port = free_port()
-        settings = make_settings(
-            webhook_url=f"http://127.0.0.1:{port}/webhook",
-            webhook_secret=SECRET,
-            webhook_host="127.0.0.1",
-            webhook_port=port,
-            **overrides,
-        )
-        app = await TalapkerApp.create(settings)
-        await app.start_webhook()
-        started.append(app)
-        return app
-
-    yield start
-    for app in started:
-        await app.close()
+from tests.conftest import SECRET, free_port  # noqa: F401  (other test modules import them from here)
 
 
 @pytest.fixture

@@ -441,6 +441,25 @@ async def test_with_redis_url_the_wizard_state_lives_in_redis(
     assert records == 0
 
 
+async def test_with_redis_url_two_web_workers_share_one_flood_limit(
+    stub: StubBotAPI, start_webhook_app: Any, redis_url: str
+) -> None:
+    # A load balancer spreads a user's updates over the workers; per-process buckets would let
+    # each worker's burst through, so about twice as many answers.
+    burst = 4
+    workers = [
+        await start_webhook_app(redis_url=redis_url, throttle_burst=burst, throttle_rate=0.01)
+        for _ in range(2)
+    ]
+    for i in range(12):
+        worker = workers[i % 2]
+        update = stub.message_update(1571, f"what is the UNT threshold {i}", language_code="en")
+        assert await stub.deliver_webhook(update, url=worker.settings.webhook_url) == 200
+    replies = stub.texts_to(1571)
+    assert sum(SLOW_DOWN in reply for reply in replies) == 1
+    assert len(replies) == burst + 1
+
+
 async def test_control_characters_are_dropped_before_anything_is_stored(
     stub: StubBotAPI, polling_bot: RunningBot
 ) -> None:
