@@ -35,7 +35,7 @@ from storage.models import (
     utcnow,
 )
 from tests.botapi_stub import StubBotAPI
-from tests.conftest import RunningBot, edit_data_file, eventually
+from tests.conftest import TEST_DATABASE_URL, RunningBot, edit_data_file, eventually
 from tests.test_e2e_webhook import SECRET, free_port
 
 SLOW_DOWN = "slow down"
@@ -569,3 +569,44 @@ def test_every_telegram_type_still_builds_when_aiogram_is_imported_lean() -> Non
     assert report["models"] > 400
     assert report["built_at_import"] == []  # the import itself built no Telegram type
     assert report["failed"] == []
+
+
+@pytest.mark.skipif(
+    not TEST_DATABASE_URL, reason="several web workers need PostgreSQL (CI's second pass)"
+)
+async def test_two_web_workers_never_lose_or_repeat_a_step_under_interleaved_updates(
+    stub: StubBotAPI, start_webhook_app: Any
+) -> None:
+    """Each of several applicants types the five UNT parts one by one, all at once and spread
+    over two workers, so a user's updates race each other on two workers: every part must be
+    counted exactly once (a lost update would leave the wizard waiting, a repeated one would
+    count a part twice)."""
+    workers = [await start_webhook_app() for _ in range(2)]
+    users = list(range(1581, 1587))
+    parts = ["3", "4", "5", "6", "7"]  # each valid for any of the five parts, whatever the order
+
+    async def post(worker: TalapkerApp, update: dict[str, Any]) -> None:
+        assert await stub.deliver_webhook(update, url=worker.settings.webhook_url) == 200
+
+    async def press(worker: TalapkerApp, user: int, data: str) -> None:
+        await post(worker, stub.callback_update(user, data, stub.message_with_button(user, data)))
+
+    for user in users:
+        await post(workers[0], stub.message_update(user, "/menu", language_code="en"))
+        await press(workers[1], user, "menu:unt")
+        await press(workers[0], user, "pair:biology+chemistry")
+        await press(workers[1], user, "unt:one_by_one")
+    before = {user: len(stub.texts_to(user)) for user in users}
+    await asyncio.gather(
+        *(
+            post(workers[i % 2], stub.message_update(user, part))
+            for user in users
+            for i, part in enumerate(parts)
+        )
+    )
+    for user in users:
+        replies = stub.texts_to(user)[before[user] :]
+        assert len(replies) == len(parts), replies  # four part prompts, then the target prompt
+        assert "Where are you applying?" in replies[-1]
+        await press(workers[user % 2], user, "target:field:healthcare")
+        assert "Total: <b>25</b>" in stub.texts_to(user)[-1]
