@@ -371,6 +371,36 @@ def _cmd_kb(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_scores(settings: Settings, args: argparse.Namespace) -> int:
+    """`talapker scores GROUP …` looks up passing scores; `talapker scores import FILE` adds a
+    year. The logic is in knowledge.scores_report; this only parses and prints."""
+    import json
+    from pathlib import Path
+
+    from knowledge.base import KnowledgeError, data_dir, load_knowledge
+    from knowledge.scores import ScoresError
+    from knowledge.scores_report import StaffQuery, format_text, resolve, rows_as_dicts, run_import
+
+    try:
+        if args.target == "import":
+            if not args.file or args.year is None:
+                print("talapker: usage: talapker scores import FILE --year YYYY", file=sys.stderr)
+                return 2
+            print(run_import(data_dir(), Path(args.file), args.year, dry_run=args.dry_run))
+            return 0
+        kb = load_knowledge()
+        query = StaffQuery(args.target, args.university, args.year, args.quota)
+        view = resolve(kb.grant_scores, query)
+    except (ScoresError, KnowledgeError) as exc:
+        print(f"talapker: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(rows_as_dicts(kb.grant_scores, view), ensure_ascii=False, indent=1))
+    else:
+        print(format_text(view))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="talapker", description="Talapker admissions assistant")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -427,6 +457,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ask.add_argument("--json", action="store_true", help="one JSON object per answer")
     ask.set_defaults(handler=_cmd_ask)
+
+    scores = sub.add_parser(
+        "scores",
+        help="grant passing scores of past years: `scores B057 --university КазНУ`, "
+        "`scores import FILE --year 2027`",
+    )
+    scores.add_argument("target", help="a programme group (B057) or `import`")
+    scores.add_argument(
+        "file", nargs="?", help="with `import`: a results CSV or the Ministry's PDF"
+    )
+    scores.add_argument("--university", help="national code (27) or name (КазНУ)")
+    scores.add_argument("--year", type=int, help="admission year (default: the newest)")
+    scores.add_argument("--quota", help="general, rural, social, western, … (default: all)")
+    scores.add_argument("--json", action="store_true", help="a JSON list of rows")
+    scores.add_argument(
+        "--dry-run", action="store_true", help="with `import`: show what would change"
+    )
+    scores.set_defaults(handler=_cmd_scores)
 
     broadcast = sub.add_parser("broadcast", help="send a text to a segment of users")
     broadcast.add_argument("--text", required=True, help="the message (Telegram HTML allowed)")

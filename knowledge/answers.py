@@ -30,6 +30,14 @@ from knowledge.rules import (
     serpin_eligibility,
 )
 from knowledge.schema import TOPICS
+from knowledge.scores import CLOSE_MARGIN, GROUP_ALIASES, ScoreRow
+from knowledge.scores_answer import (
+    Outlook,
+    OutlookQuery,
+    build_outlook,
+    groups_asked,
+    pair_token,
+)
 from knowledge.text import skeleton
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -67,6 +75,7 @@ MONTHS = {
     "en": ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
 }
 FIELD_GROUP = {"it": "B057"}
+GROUP_CLASSIFIER_CODES = {new: old for old, new in GROUP_ALIASES.items()}
 FIELD_CATEGORY = {
     "pedagogy": "pedagogy",
     "law": "law",
@@ -84,6 +93,8 @@ class Answer:
     derived: list[float]
     user_numbers: list[int]
     labels: list[str] = field(default_factory=list)
+    # A passing-score outlook with more lines than shown: what a "show all" button rebuilds.
+    more: OutlookQuery | None = None
 
     @property
     def needs_check(self) -> bool:
@@ -141,6 +152,11 @@ class _Tracker:
     def derive(self, value: float) -> float:
         self.derived.append(value)
         return value
+
+    def cell(self, row: ScoreRow, value: float) -> float:
+        """A number of a grant-score row: its source and year go to the footer."""
+        self.use(row.provenance)
+        return self.derive(value)
 
     def tr(self, kk: str, ru: str, en: str) -> str:
         return {"kk": kk, "ru": ru, "en": en}[self.lang]
@@ -202,7 +218,14 @@ class AnswerRenderer:
                 return f"{months[day.month - 1]} {day.year}"
             return f"{day.day} {months[day.month - 1]} {day.year}"
 
+        def score_group(code: str, fallback: str) -> str:
+            """A grant-score group in the answer's language when the classifier has it
+            (BM086 is the classifier's B086), else the Russian name from the lists."""
+            group = kb.group(GROUP_CLASSIFIER_CODES.get(code, code))
+            return tracker.label(f"{code} {loc(group.name) if group else fallback}")
+
         return {
+            "score_group": score_group,
             "part_name": lambda part: loc(parts[part]) if part in parts else part,
             "category_name": lambda cat: loc(categories.get(cat)),
             "subject_name": subject_name,
@@ -220,6 +243,9 @@ class AnswerRenderer:
             "use": tracker.use_silently,
             "example": tracker.example,
             "derived": tracker.derive,
+            "cell": tracker.cell,
+            "label": tracker.label,
+            "close_margin": CLOSE_MARGIN,
             "tr": tracker.tr,
             "loc": tracker.loc,
             "num": tracker.num,
@@ -264,7 +290,11 @@ class AnswerRenderer:
             **self._helpers(tracker),
             **context,
         )
-        return self._finish(route.topic, lang, body, tracker, route.entities.numbers)
+        answer = self._finish(route.topic, lang, body, tracker, route.entities.numbers)
+        outlook = context.get("scores")
+        if isinstance(outlook, Outlook) and (outlook.hidden_lines or outlook.hidden_groups):
+            answer.more = outlook.query
+        return answer
 
     def render(self, template: str, lang: str, today: date, **context: Any) -> Answer:
         """Render a wizard's result template with the same helpers, tracking and footer as a
@@ -380,7 +410,42 @@ def _grant_chance(
         context["outlook"] = grant_outlook(
             kb, total=verdict.total, group=context["target"]["group"], year=year
         )
+    context["scores"] = _scores_outlook(kb, route, profile, verdict.total if verdict else None)
     return context
+
+
+def _scores_target(kb: KnowledgeBase, route: Route) -> str | None:
+    """What a question's passing scores are about: a named group, a field, or a pair's groups."""
+    e = route.entities
+    named = [c for c in e.group_codes if groups_asked(kb, group_codes=[c])]
+    if named:
+        return f"group:{named[0]}"
+    pair = _pair(route)
+    by_pair = f"pair:{pair_token(kb, pair)}" if pair and len(pair) == 2 else None
+    for name in e.fields:
+        if name in FIELD_GROUP:
+            return f"group:{FIELD_GROUP[name]}"
+        if groups_asked(kb, fields=[name]):
+            return f"field:{name}" + (f"|{by_pair}" if by_pair else "")
+    return by_pair
+
+
+def _scores_outlook(
+    kb: KnowledgeBase, route: Route, profile: Profile, total: int | None
+) -> Outlook | None:
+    target = _scores_target(kb, route)
+    if target is None:
+        return None
+    years = [y for y in route.entities.years if y in kb.grant_scores.years]
+    return build_outlook(
+        kb,
+        target,
+        total=total,
+        quotas=route.entities.quotas,
+        profile=profile,
+        year=years[0] if years else (route.entities.years[0] if route.entities.years else None),
+        universities=kb.grant_scores.universities_in_text(route.text) if route.text else (),
+    )
 
 
 def _subject_pairs(
@@ -398,7 +463,9 @@ def _subject_pairs(
 def _quotas(kb: KnowledgeBase, route: Route, year: int, today: date, profile: Profile) -> Context:
     named = [q for q in route.entities.quotas if q != "serpin"]
     verdict = quota_eligibility(kb, dict.fromkeys(named, True)) if named else None
-    return {"named": verdict}
+    # "ауыл квотасы B001 қанша балл": a quota question naming a group gets its passing scores.
+    scores = _scores_outlook(kb, route, profile, None) if route.entities.group_codes else None
+    return {"named": verdict, "scores": scores}
 
 
 def _serpin(kb: KnowledgeBase, route: Route, year: int, today: date, profile: Profile) -> Context:

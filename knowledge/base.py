@@ -38,6 +38,7 @@ from knowledge.schema import (
     UniversityData,
     UntData,
 )
+from knowledge.scores import GrantScores, ScoresError, load_grant_scores
 from knowledge.text import group_codes, skeleton
 
 DEFAULT_DATA_DIR = Path(__file__).parent / "data"
@@ -118,6 +119,8 @@ class KnowledgeBase:
     programmes: ProgrammeData
     router: RouterData
     source_dir: Path = field(default=DEFAULT_DATA_DIR)
+    # Past passing scores (grant_scores/*.csv), indexed at load: see knowledge/scores.py.
+    grant_scores: GrantScores = field(default_factory=GrantScores)
 
     # ------------------------------------------------------------------ lookups
     def region(self, code: str | None) -> Region | None:
@@ -260,6 +263,10 @@ def load_knowledge(directory: Path | None = None) -> KnowledgeBase:
         name.removesuffix(".yaml"): _load_file(directory / name, model)
         for name, model in FILES.items()
     }
-    kb = KnowledgeBase(**loaded, source_dir=directory)
+    try:
+        scores = load_grant_scores(directory)
+    except ScoresError as exc:
+        raise KnowledgeError(str(exc)) from None
+    kb = KnowledgeBase(**loaded, source_dir=directory, grant_scores=scores)
     kb.cross_check()
     return kb
