@@ -20,6 +20,7 @@ from handlers import (
     privacy,
     questions,
     quota_check,
+    scores,
     serpin_check,
     staff,
     unt_check,
@@ -70,6 +71,7 @@ def build_root_router() -> Router:
         privacy.build_router(),
         broadcast.build_router(),
         calendar_admin.build_router(),
+        scores.build_router(),
         questions.build_router(),
         fallback.build_router(),
     ):

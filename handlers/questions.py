@@ -16,6 +16,7 @@ from handlers.callbacks import FeedbackCb, TopicCb
 from handlers.common import profile_of, reply_long, send_long, sender, today
 from handlers.filters import COMMAND, TEXT
 from handlers.keyboards import Keyboard, topics_keyboard
+from handlers.scores import with_scores_buttons
 from handlers.settings import HandlerSettings
 from i18n import I18n, Translator
 from knowledge.schema import TOPICS
@@ -49,9 +50,8 @@ async def question(
     # Asked in the middle of a wizard: the answer says the step is still waiting.
     still_open = "\n\n" + t("ask.step_still_open") if raw_state else ""
     if route.is_confident:
-        return await reply_long(
-            message, answer.html + still_open, reply_markup=feedback_keyboard(t, route.topic)
-        )
+        markup = with_scores_buttons(feedback_keyboard(t, route.topic), t, answer, user)
+        return await reply_long(message, answer.html + still_open, reply_markup=markup)
     session.add(
         UnansweredQuestion(
             text=message.text[:MAX_LOGGED_TEXT],

@@ -21,6 +21,7 @@ from handlers.callbacks import MenuCb, PairCb, TargetCb, UntCb
 from handlers.common import Send, profile_of, send_long, sender, today
 from handlers.filters import NOT_A_QUESTION, NOT_COMMAND, TEXT
 from handlers.keyboards import Keyboard, journey_end_keyboard
+from handlers.scores import scores_buttons
 from handlers.settings import HandlerSettings
 from i18n import Translator
 from knowledge.base import KnowledgeBase
@@ -346,6 +347,7 @@ async def finish(
     extra = [(t.plain("unt.check_another"), UntCb(action="check_another"))]
     if topic == "threshold":
         extra.insert(0, (t.plain("unt.to_grant"), UntCb(action="to_grant")))
+    extra[:0] = scores_buttons(t, answer, user)  # "show all", rural or city school
     await send_long(send, answer.html, reply_markup=journey_end_keyboard(t, *extra))
 
 

@@ -93,8 +93,10 @@ class Answer:
     derived: list[float]
     user_numbers: list[int]
     labels: list[str] = field(default_factory=list)
-    # A passing-score outlook with more lines than shown: what a "show all" button rebuilds.
-    more: OutlookQuery | None = None
+    # The passing-score outlook the answer shows (what a "show all" button rebuilds), and
+    # whether lines were left out.
+    scores_query: OutlookQuery | None = None
+    scores_truncated: bool = False
 
     @property
     def needs_check(self) -> bool:
@@ -292,8 +294,9 @@ class AnswerRenderer:
         )
         answer = self._finish(route.topic, lang, body, tracker, route.entities.numbers)
         outlook = context.get("scores")
-        if isinstance(outlook, Outlook) and (outlook.hidden_lines or outlook.hidden_groups):
-            answer.more = outlook.query
+        if isinstance(outlook, Outlook):
+            answer.scores_query = outlook.query
+            answer.scores_truncated = bool(outlook.hidden_lines or outlook.hidden_groups)
         return answer
 
     def render(self, template: str, lang: str, today: date, **context: Any) -> Answer:
@@ -419,14 +422,14 @@ def _scores_target(kb: KnowledgeBase, route: Route) -> str | None:
     e = route.entities
     named = [c for c in e.group_codes if groups_asked(kb, group_codes=[c])]
     if named:
-        return f"group:{named[0]}"
+        return f"group={named[0]}"
     pair = _pair(route)
-    by_pair = f"pair:{pair_token(kb, pair)}" if pair and len(pair) == 2 else None
+    by_pair = f"pair={pair_token(kb, pair)}" if pair and len(pair) == 2 else None
     for name in e.fields:
         if name in FIELD_GROUP:
-            return f"group:{FIELD_GROUP[name]}"
+            return f"group={FIELD_GROUP[name]}"
         if groups_asked(kb, fields=[name]):
-            return f"field:{name}" + (f"|{by_pair}" if by_pair else "")
+            return f"field={name}" + (f",{by_pair}" if by_pair else "")
     return by_pair
 
 

@@ -22,9 +22,9 @@ FIELD_THRESHOLDS = {"pedagogy", "law", "healthcare", "agriculture"}
 @dataclass(frozen=True)
 class OutlookQuery:
     """What an outlook was built from, small enough for a button's callback data (64 bytes):
-    the target is "group:B057", "field:pedagogy" or "pair:biology+chemistry"."""
+    the target names a group, a field or a subject pair (see groups_for_target)."""
 
-    target: str  # "group:B057", "field:pedagogy", "pair:4+5" (subject indexes), or "field:…|pair:…"
+    target: str  # "group=B057", "field=pedagogy", "pair=4+5" (subject indexes), "field=…,pair=…"
     total: int | None
     rural: bool
     year: int | None
@@ -47,10 +47,11 @@ def _pair_of(kb: KnowledgeBase, token: str) -> list[str] | None:
 
 def groups_for_target(kb: KnowledgeBase, target: str) -> list[str]:
     """The groups of a query's target; empty for a target that names nothing we know (a
-    forged or outdated button). "field:pedagogy|pair:4+5" is a field's groups the pair opens."""
+    forged or outdated button). "field=pedagogy,pair=4+5" is a field's groups the pair opens.
+    No ":" inside: aiogram's callback data uses it as the separator."""
     found: list[str] | None = None
-    for part in target.split("|"):
-        kind, _, value = part.partition(":")
+    for part in target.split(","):
+        kind, _, value = part.partition("=")
         if kind == "group":
             groups = groups_asked(kb, group_codes=[value])
         elif kind == "field" and value in FIELD_THRESHOLDS:

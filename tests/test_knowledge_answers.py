@@ -153,7 +153,11 @@ def test_grant_question_in_russian(router: Router, renderer: AnswerRenderer) -> 
         and "B057" in answer.text
         and "Математика + Информатика подходит" in answer.text
     )
-    assert "вероятность не называю" in answer.text  # no fake probability
+    # No fake probability: last year's minimums, named as a guide, with their year and source.
+    assert "вероятность" not in answer.text
+    assert "минимум по стране 100" in answer.text and "2026" in answer.text
+    assert "ориентир, а не гарантия" in answer.text
+    assert "lists of grant holders" in answer.text
 
 
 def test_serpin_regions_in_kazakh(router: Router, renderer: AnswerRenderer) -> None:
