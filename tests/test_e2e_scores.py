@@ -77,9 +77,7 @@ async def test_unt_check_outlook_asks_rural_once_and_keeps_it(
     assert "🏡 I finished a rural school" not in [label for label, _ in buttons(again)]
 
 
-async def test_forged_scores_buttons_are_refused(
-    stub: StubBotAPI, polling_bot: RunningBot
-) -> None:
+async def test_forged_scores_buttons_are_refused(stub: StubBotAPI, polling_bot: RunningBot) -> None:
     user = 1503
     await stub.send_text(user, "/help", language_code="en")
     await stub.next_reply(user)
@@ -91,11 +89,13 @@ async def test_forged_scores_buttons_are_refused(
     ):
         await stub.press(user, forged)
     await stub.wait_for(
-        lambda calls: sum(
-            c.method == "answercallbackquery" and "out of date" in str(c.params.get("text"))
-            for c in calls
+        lambda calls: (
+            sum(
+                c.method == "answercallbackquery" and "out of date" in str(c.params.get("text"))
+                for c in calls
+            )
+            >= 4
         )
-        >= 4
     )
     assert len(stub.calls_to("sendMessage", chat_id=user)) == 1  # only the /help reply
     stored = await polling_bot.user(user)
