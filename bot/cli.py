@@ -386,7 +386,10 @@ def _cmd_scores(settings: Settings, args: argparse.Namespace) -> int:
             if not args.file or args.year is None:
                 print("talapker: usage: talapker scores import FILE --year YYYY", file=sys.stderr)
                 return 2
-            print(run_import(data_dir(), Path(args.file), args.year, dry_run=args.dry_run))
+            report = run_import(
+                data_dir(), Path(args.file), args.year, dry_run=args.dry_run, section=args.section
+            )
+            print(report)
             return 0
         kb = load_knowledge()
         query = StaffQuery(args.target, args.university, args.year, args.quota)
@@ -473,6 +476,9 @@ def build_parser() -> argparse.ArgumentParser:
     scores.add_argument("--json", action="store_true", help="a JSON list of rows")
     scores.add_argument(
         "--dry-run", action="store_true", help="with `import`: show what would change"
+    )
+    scores.add_argument(
+        "--section", default="GENERAL", help="with `import` of a PDF: its order (HEALTH_MINISTRY…)"
     )
     scores.set_defaults(handler=_cmd_scores)
 

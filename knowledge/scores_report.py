@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from knowledge.scores import LISTS, GrantScores, ScoresError, ScoresView, scores_view
+from knowledge.scores import (
+    LISTS,
+    SECTIONS,
+    GrantScores,
+    ScoresError,
+    ScoresView,
+    scores_view,
+)
 from knowledge.scores_import import compare, read_file, read_stored, write
 
 LIST_NAMES_EN = {
@@ -134,9 +141,14 @@ def format_text(view: ScoresView) -> str:
     return "\n".join(lines)
 
 
-def run_import(directory: Path, path: Path, year: int, *, dry_run: bool) -> str:
-    """Read the whole file, then (unless a dry run) replace the year's data in one step."""
-    imported = read_file(path, year)
+def run_import(
+    directory: Path, path: Path, year: int, *, dry_run: bool, section: str = "GENERAL"
+) -> str:
+    """Read the whole file, then (unless a dry run) replace the year's data in one step.
+    `section` is the order a PDF list belongs to (a CSV names its own)."""
+    if section not in SECTIONS:
+        raise ScoresError(f"unknown section {section!r}; one of: {', '.join(SECTIONS)}")
+    imported = read_file(path, year, section)
     change = compare(read_stored(directory, year), imported.cells)
     grants = sum(c.grants or 0 for c in imported.cells)
     summary = [
