@@ -126,8 +126,10 @@ class GrantScores:
     universities: dict[int, UniversityInfo] = field(default_factory=dict)
     group_names: dict[str, str] = field(default_factory=dict)
     universities_provenance: Provenance | None = None
-    _by_group_year: dict[tuple[str, int], list[ScoreRow]] = field(default_factory=dict)
-    _university_keys: dict[str, int] = field(default_factory=dict)
+    _by_group_year: dict[tuple[str, int], list[ScoreRow]] = field(default_factory=dict, init=False)
+    _university_keys: dict[str, int] = field(default_factory=dict, init=False)
+    _groups: frozenset[str] = field(default=frozenset(), init=False)
+    _short_keys: list[tuple[str, int]] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         for row in self.rows:
