@@ -254,6 +254,8 @@ class UniversityLine:
     university: UniversityInfo
     row: ScoreRow
     status: str  # "fits" (at or above last year's minimum), "close" (≤5 below), "below"
+    # The same university's minimums in the years before (newest first), when one is asked.
+    history: tuple[ScoreRow, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -338,12 +340,22 @@ def scores_view(
                 )
                 status = status_of(total, row.min) if total is not None else "fits"
                 if total is None or status != "below" or university is not None:
-                    lines.append(UniversityLine(info, row, status))
+                    history = ()
+                    if university is not None:
+                        history = tuple(
+                            earlier
+                            for back in range(1, trend_years + 1)
+                            for earlier in scores.list_rows(
+                                group, group_year - back, list_id, university
+                            )[:1]
+                        )
+                    lines.append(UniversityLine(info, row, status, history))
             if university is not None and not lines:
                 continue  # that university had no such list
             if total is not None:
                 lines.sort(key=lambda line: likelihood(line, total))
-            for row in (national, *trend, *(line.row for line in lines)):
+            history_rows = [r for line in lines for r in line.history]
+            for row in (national, *trend, *(line.row for line in lines), *history_rows):
                 if row is not None:
                     facts.setdefault(id(row.provenance), row.provenance)
             list_views.append(ListView(list_id, national, trend, tuple(lines)))
