@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import html
 import re
+from pathlib import Path
+from typing import Any
 
+from knowledge.scores_report import run_import
 from tests.botapi_stub import StubBotAPI
 from tests.conftest import RunningBot
 from tests.test_e2e_journeys import open_menu
 from tests.test_e2e_polling import button_data, buttons
+from tests.test_scores import RESULTS_CSV
 
 
 def _text(reply: dict[str, object]) -> str:
@@ -100,3 +104,20 @@ async def test_forged_scores_buttons_are_refused(stub: StubBotAPI, polling_bot: 
     assert len(stub.calls_to("sendMessage", chat_id=user)) == 1  # only the /help reply
     stored = await polling_bot.user(user)
     assert stored is None or stored.settlement is None
+
+
+async def test_a_year_imported_by_staff_reaches_the_running_bot_after_reload_kb(
+    stub: StubBotAPI, start_polling: Any, data_copy: Path, tmp_path: Path
+) -> None:
+    await start_polling(admin_ids="900", knowledge_dir=str(data_copy))
+    source = tmp_path / "results-2027.csv"
+    source.write_text(RESULTS_CSV, encoding="utf-8")
+    run_import(data_copy, source, 2027, dry_run=False)
+
+    await stub.send_text(900, "passing score for B057", language_code="en")
+    assert "Grant passing scores, 2026" in _text(await stub.next_reply(900))
+    await stub.send_text(900, "/reload_kb")
+    assert "Knowledge base reloaded" in _text(await stub.next_reply(900))
+    await stub.send_text(900, "passing score for B057")
+    fresh = _text(await stub.next_reply(900))
+    assert "Grant passing scores, 2027" in fresh and "national minimum 104 (2026: 100" in fresh
