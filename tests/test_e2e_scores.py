@@ -68,6 +68,11 @@ async def test_unt_check_outlook_asks_rural_once_and_keeps_it(
     assert {"📋 Show all universities", "🏡 I finished a rural school"} <= set(labels)
     assert "🔁 Check another score" in labels  # the wizard's own buttons stay
 
+    await stub.press(user, button_data(outlook, "Show all"))
+    everything = _text(await stub.next_reply(user))
+    assert everything.count("✅") + everything.count("🟡") > text.count("✅") + text.count("🟡")
+    assert "(short by 2)" in everything and "Minimums change every year" in everything
+
     await stub.press(user, button_data(outlook, "rural school"))
     rural = _text(await stub.next_reply(user))
     assert "rural quota: national minimum 63" in rural and "✅" in rural
