@@ -180,6 +180,13 @@ def _cmd_keleshek(settings: Settings, args: argparse.Namespace) -> int:
         print(f"{r.year:>4} {r.age:>3} {amounts}" + (" *" if r.below_minimum else ""))
     for name, value in projection.totals.items():
         print(f"{name}: {value:,.0f}")
+    assumed = projection.assumptions["assumed_start_capital"]
+    if assumed:
+        credited = date(assumed["year"], assumed["month"], 1).strftime("%B %Y")
+        print(
+            f"includes the {assumed['mci']:g} MCI start capital ({assumed['amount']:,.0f} KZT)"
+            f" credited in {credited}; enter your real balance (--balance) for an exact figure"
+        )
     if projection.warnings:
         print("warnings: " + ", ".join(projection.warnings) + " (* = below 12 MCI in that year)")
     return 0
@@ -529,7 +536,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--insurance", action="store_true", help="an insurance contract (tax benefit)"
     )
     keleshek.add_argument("--rate", type=float, help="yearly rate as a fraction (default 0.08)")
-    keleshek.add_argument("--balance", type=float, default=0.0, help="current balance, tenge")
+    keleshek.add_argument(
+        "--balance",
+        type=float,
+        help="current balance, tenge (default: not known; a start capital already credited is"
+        " assumed to be the balance)",
+    )
     keleshek.add_argument(
         "--mci-growth", type=float, default=0.05, help="MCI growth after known years"
     )

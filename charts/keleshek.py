@@ -20,6 +20,7 @@ LABELS = {
         "bonus": "Мемлекет сыйақысы",
         "capital": "Бастапқы капитал",
         "opening": "Қазіргі қалдық",
+        "opening_assumed": "Бастапқы капитал, {when} (болжам)",
         "title": "«Келешек» жинағы",
         "compare": "1, 2 және 3 АЕК салсаңыз",
         "age": "жас",
@@ -32,6 +33,7 @@ LABELS = {
         "bonus": "Премия государства",
         "capital": "Стартовый капитал",
         "opening": "Текущий остаток",
+        "opening_assumed": "Стартовый капитал, {when} (допущение)",
         "title": "Накопления «Келешек»",
         "compare": "Если вносить 1, 2 или 3 МРП",
         "age": "лет",
@@ -44,6 +46,7 @@ LABELS = {
         "bonus": "State bonus",
         "capital": "Start capital",
         "opening": "Current balance",
+        "opening_assumed": "Start capital, {when} (assumed)",
         "title": "Keleshek savings",
         "compare": "Paying 1, 2 or 3 MCI a month",
         "age": "age",
@@ -93,11 +96,17 @@ def projection_chart(projection: Projection, lang: str) -> bytes:
             series[key].append(value)
     fig, ax = plt.subplots(figsize=(8, 6))
     bottom = [0.0] * len(years)
+    legend = dict(labels)
+    assumed = projection.assumptions.get("assumed_start_capital")
+    if assumed:
+        # No balance was given: the grey base is the start capital credited in the past.
+        when = f"{assumed['month']:02d}.{assumed['year']}"
+        legend["opening"] = labels["opening_assumed"].format(when=when)
     for key in ("opening", "own", "capital", "interest", "bonus"):
         values = series[key]
         if not any(values):
             continue
-        ax.bar(years, values, bottom=bottom, color=COLOURS[key], label=labels[key], width=0.8)
+        ax.bar(years, values, bottom=bottom, color=COLOURS[key], label=legend[key], width=0.8)
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     ax.set_title(labels["title"], fontsize=18, pad=12)
     ax.yaxis.set_major_formatter(_millions(lang))

@@ -166,10 +166,18 @@ async def flags_done(callback: CallbackQuery, state: FSMContext, t: Translator) 
     await state.set_state(KeleshekWizard.balance)
     builder = Keyboard()
     builder.button(
+        text=t.plain("fixes.keleshek.unknown_balance"),
+        callback_data=KeleshekCb(action="balance", value="unknown"),
+    )
+    builder.button(
         text=t.plain("keleshek_wizard.no_balance"),
         callback_data=KeleshekCb(action="balance", value="0"),
     )
-    await sender(callback)(t("keleshek_wizard.balance_prompt"), reply_markup=builder.as_markup())
+    builder.adjust(1)
+    await sender(callback)(
+        t("keleshek_wizard.balance_prompt") + "\n" + t("fixes.keleshek.unknown_balance_hint"),
+        reply_markup=builder.as_markup(),
+    )
 
 
 async def ask_rate(send: Send, state: FSMContext, t: Translator, knowledge: Knowledge) -> None:
@@ -195,9 +203,17 @@ async def ask_rate(send: Send, state: FSMContext, t: Translator, knowledge: Know
 
 
 async def balance_button(
-    callback: CallbackQuery, state: FSMContext, t: Translator, knowledge: Knowledge
+    callback: CallbackQuery,
+    callback_data: KeleshekCb,
+    state: FSMContext,
+    t: Translator,
+    knowledge: Knowledge,
 ) -> None:
-    await state.update_data(balance=0.0)
+    if callback_data.value not in ("0", "unknown"):
+        await callback.answer(t.plain("errors.stale_button"), show_alert=True)
+        return
+    # None: not known, so the projection counts a start capital already credited.
+    await state.update_data(balance=0.0 if callback_data.value == "0" else None)
     await ask_rate(sender(callback), state, t, knowledge)
 
 
@@ -267,7 +283,7 @@ async def finish(
         vulnerable=flags.get("vulnerable", False),
         insurance=flags.get("insurance", False),
         rate=rate,
-        balance=float(data.get("balance", 0.0)),
+        balance=None if data.get("balance") is None else float(data["balance"]),
     )
     kb = knowledge.kb
     try:

@@ -74,6 +74,20 @@ MONTHS = {
     ],
     "en": ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
 }
+# "In June 2025": the month in the case a sentence needs after "credited" (kk locative, ru
+# prepositional), so a past month reads as a phrase, not as a date stamp.
+IN_MONTH = {
+    "kk": "қаңтарда ақпанда наурызда сәуірде мамырда маусымда шілдеде тамызда қыркүйекте "
+    "қазанда қарашада желтоқсанда".split(),
+    "ru": "январе феврале марте апреле мае июне июле августе сентябре октябре ноябре декабре".split(),
+    "en": "January February March April May June July August September October November "
+    "December".split(),
+}
+IN_MONTH_FORMAT = {
+    "kk": "{year} жылғы {month}",
+    "ru": "в {month} {year} года",
+    "en": "in {month} {year}",
+}
 FIELD_GROUP = {"it": "B057"}
 GROUP_CLASSIFIER_CODES = {new: old for old, new in GROUP_ALIASES.items()}
 FIELD_CATEGORY = {
@@ -226,9 +240,14 @@ class AnswerRenderer:
             group = kb.group(GROUP_CLASSIFIER_CODES.get(code, code))
             return tracker.label(f"{code} {loc(group.name) if group else fallback}")
 
+        def in_month(year: int, month: int) -> str:
+            lang = tracker.lang if tracker.lang in IN_MONTH else "en"
+            return IN_MONTH_FORMAT[lang].format(year=year, month=IN_MONTH[lang][month - 1])
+
         return {
             "score_group": score_group,
             "part_name": lambda part: loc(parts[part]) if part in parts else part,
+            "in_month": in_month,
             "category_name": lambda cat: loc(categories.get(cat)),
             "subject_name": subject_name,
             "pair_label": lambda pair: " + ".join(subject_name(s) for s in pair),

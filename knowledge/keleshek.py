@@ -8,7 +8,10 @@ The model (the README states it for parents and staff):
   5% a year, 7% for socially vulnerable children and orphans.
 - Start capital: 60 MCI (120 for orphans) at that year's MCI, added at the start of the month
   of the 5th birthday, only if the child turns 5 in 2025 or later and that year's
-  contributions reach 12 MCI; if that month is already past, it is part of the opening balance.
+  contributions reach 12 MCI. If that month is already past, it is part of the opening balance:
+  when the parent gave a balance, inside it; when no balance was given, the opening balance is
+  the start capital credited then (at that year's MCI, without the unknown interest and
+  contributions since), so a five-year-old's projection does not silently drop it.
 - A year with contributions below 12 MCI gets a warning (it would forfeit the start capital).
 - MCI: known values from the data; later years grow by `mci_growth` (default 5%).
 - Tax benefit (insurance contract only): 10% of `min(contributions in the year, 320 MCI)`,
@@ -113,9 +116,10 @@ def keleshek_projection(
     vulnerable: bool = False,
     insurance: bool = False,
     rate: float | None = None,
-    balance: float = 0.0,
+    balance: float | None = None,
     mci_growth: float = DEFAULT_MCI_GROWTH,
 ) -> Projection:
+    """`balance=None` means the parent did not say; 0 means the account is empty."""
     k = kb.savings.keleshek
     rate = k.guaranteed_rate_percent.value / 100 if rate is None else rate
     if (monthly_mci is None) == (monthly_kzt is None):
@@ -124,7 +128,7 @@ def keleshek_projection(
         raise RuleInputError("negative", part="contribution", value=monthly_mci or monthly_kzt)
     if not 0 <= rate <= MAX_RATE:
         raise RuleInputError("rate_out_of_range", value=rate, max=MAX_RATE)
-    if balance < 0:
+    if balance is not None and balance < 0:
         raise RuleInputError("negative", part="balance", value=balance)
     if not -0.5 < mci_growth < 0.5:
         raise RuleInputError("growth_out_of_range", value=mci_growth)
@@ -143,7 +147,14 @@ def keleshek_projection(
     ) / 100
     capital_mci = k.start_capital_mci_orphans.value if orphan else k.start_capital_mci.value
     fifth = (birth.year + k.start_capital_age.value, birth.month)
-    capital_due = fifth[0] >= k.start_capital_first_cohort.value and fifth >= first_month
+    eligible = fifth[0] >= k.start_capital_first_cohort.value
+    capital_due = eligible and fifth >= first_month
+    capital_past = eligible and not capital_due
+    # Credited in the past and no balance given: the capital is the one amount we do know.
+    assumed_capital = (
+        capital_mci * mci[fifth[0]] if balance is None and capital_past else None
+    )
+    opening = float(balance) if balance is not None else float(assumed_capital or 0.0)
 
     def contribution(year: int) -> float:
         return monthly_mci * mci[year] if monthly_mci is not None else float(monthly_kzt or 0)
@@ -153,7 +164,7 @@ def keleshek_projection(
         return contribution(year) * 12 >= k.min_yearly_contribution_mci.value * mci[year] - 1e-9
 
     rows: dict[int, YearRow] = {}
-    money = float(balance)
+    money = opening
     year, month = first_month
     while (year, month) < (adult.year, adult.month):
         row = rows.get(year)
@@ -205,7 +216,7 @@ def keleshek_projection(
         facts += [k.tax_benefit_percent, k.tax_benefit_cap_mci]
     return Projection(
         rows=list(rows.values()),
-        opening_balance=float(balance),
+        opening_balance=opening,
         assumptions={
             "birth": birth.isoformat(),
             "as_of": as_of.isoformat(),
@@ -218,8 +229,19 @@ def keleshek_projection(
             "vulnerable": vulnerable,
             "insurance": insurance,
             "start_capital_mci": capital_mci if capital_due else 0,
-            "start_capital_in_opening_balance": not capital_due
-            and fifth[0] >= k.start_capital_first_cohort.value,
+            "start_capital_in_opening_balance": capital_past,
+            "balance_given": balance is not None,
+            # Set when the opening balance is only the start capital we assumed was credited.
+            "assumed_start_capital": (
+                {
+                    "amount": round(assumed_capital, 2),
+                    "mci": capital_mci,
+                    "year": fifth[0],
+                    "month": fifth[1],
+                }
+                if assumed_capital is not None
+                else None
+            ),
             "mci_by_year": mci,
             "known_mci_years": sorted(kb.known_mci()),
         },

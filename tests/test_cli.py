@@ -183,3 +183,23 @@ def test_questions_piped_into_the_console_are_all_answered(database_url: str) ->
     output = run_chat(database_url, "how long is the UNT\n" * 12)
     assert output.count("240 minutes") == 12
     assert "slow down" not in output
+
+
+def test_keleshek_without_a_balance_counts_and_names_the_start_capital(tmp_path: Path) -> None:
+    """Issue 17's example through the command parents' helpers run."""
+    chart = tmp_path / "chart.png"
+    common = ["keleshek", "--birth", "2020-06-10", "--as-of", "2026-01-01", "--monthly-mci", "2"]
+
+    def run(*extra: str) -> str:
+        result = subprocess.run(
+            [TALAPKER, *common, *extra], capture_output=True, text=True, timeout=60, check=True
+        )
+        return result.stdout
+
+    unknown = run("--chart", str(chart))
+    assert "final_balance: 5,058,155" in unknown
+    assert "includes the 60 MCI start capital (235,920 KZT) credited in June 2025" in unknown
+    assert "enter your real balance" in unknown
+    assert chart.stat().st_size > 10_000
+    empty = run("--balance", "0")
+    assert "final_balance: 3,925,447" in empty and "start capital (" not in empty

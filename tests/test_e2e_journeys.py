@@ -314,6 +314,42 @@ async def test_keleshek_wizard_sends_a_table_and_two_charts(
     assert photos[1].params["reply_markup"]["inline_keyboard"]  # ends with deadlines / ask
 
 
+START_CAPITAL = {
+    "kk": ("Қалдықты білмеймін", "60 АЕК бастапқы капитал", "2025 жылғы маусымда", "нақты сома"),
+    "ru": ("Не знаю остаток", "60 МРП стартового капитала", "в июне 2025 года", "точной суммы"),
+    "en": ("I don't know the balance", "60 MCI start capital", "in June 2025", "exact figure"),
+}
+
+
+@pytest.mark.parametrize("lang", ["kk", "ru", "en"])
+async def test_keleshek_without_a_balance_includes_the_start_capital_and_says_so(
+    stub: StubBotAPI, polling_bot: RunningBot, lang: str
+) -> None:
+    unknown_label, capital, credited, exact = START_CAPITAL[lang]
+    user = 1019
+    await open_menu(stub, user, lang)
+    await stub.press(user, "menu:keleshek")
+    await stub.next_reply(user)
+    await stub.send_text(user, "10.06.2020")  # turned 5 in June 2025: credited already
+    await stub.next_reply(user)
+    await stub.press(user, "kel:mci:2")
+    flags = await stub.next_reply(user)
+    await stub.press(user, button_data(flags, KELESHEK[lang][1]))
+    balance = await stub.next_reply(user)
+    await stub.press(user, "kel:balance:forged")  # a forged button: asked again, nothing lost
+    await stub.wait_for(
+        lambda calls: any(
+            c.method == "answercallbackquery" and c.params.get("show_alert") for c in calls
+        )
+    )
+    await stub.press(user, button_data(balance, unknown_label))
+    await stub.next_reply(user)
+    await stub.press(user, "kel:rate:8")
+    result = (await stub.next_reply(user))["text"]
+    assert capital in result and credited in result and exact in result
+    await stub.wait_for_calls("sendPhoto", count=2, chat_id=user)
+
+
 async def test_answer_feedback_is_stored_per_topic(
     stub: StubBotAPI, polling_bot: RunningBot
 ) -> None:

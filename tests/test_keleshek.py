@@ -49,6 +49,46 @@ def test_birthday_month_already_past_means_it_is_in_the_opening_balance(kb: Know
     assert p.assumptions["start_capital_in_opening_balance"] is True
 
 
+def test_no_balance_given_counts_the_start_capital_credited_in_june_2025(
+    kb: KnowledgeBase,
+) -> None:
+    """Issue 17's example: born 2020-06-10, from 2026-01-01, 2 MCI a month."""
+    common = {"birth": date(2020, 6, 10), "as_of": date(2026, 1, 1), "monthly_mci": 2}
+    unknown = keleshek_projection(kb, **common)
+    empty = keleshek_projection(kb, **common, balance=0)
+    # 60 MCI at the 2025 MCI (3,932 ₸) = 235,920 ₸, the amount FACTS.md §7.2 gives for 2025.
+    assert unknown.opening_balance == 235_920
+    assert unknown.assumptions["assumed_start_capital"] == {
+        "amount": 235_920,
+        "mci": 60,
+        "year": 2025,
+        "month": 6,
+    }
+    assert round(empty.totals["final_balance"]) == 3_925_447  # what the issue saw
+    assert unknown.totals["final_balance"] == pytest.approx(5_058_191, rel=1e-4)
+    assert empty.assumptions["assumed_start_capital"] is None
+    # A balance the parent gives is taken as is: the capital is inside it.
+    given = keleshek_projection(kb, **common, balance=300_000)
+    assert given.opening_balance == 300_000 and not given.assumptions["assumed_start_capital"]
+
+
+def test_no_balance_and_capital_still_ahead_or_never_due_assumes_nothing(
+    kb: KnowledgeBase,
+) -> None:
+    ahead = keleshek_projection(kb, birth=date(2023, 4, 1), as_of=AS_OF, monthly_mci=1)
+    too_old = keleshek_projection(kb, birth=date(2014, 5, 1), as_of=AS_OF, monthly_mci=1)
+    for p in (ahead, too_old):
+        assert p.opening_balance == 0 and p.assumptions["assumed_start_capital"] is None
+    assert ahead.totals["start_capital"] > 0  # credited in the projection instead
+
+
+def test_orphan_without_a_balance_counts_120_mci(kb: KnowledgeBase) -> None:
+    p = keleshek_projection(
+        kb, birth=date(2020, 6, 10), as_of=date(2026, 1, 1), monthly_mci=2, orphan=True
+    )
+    assert p.opening_balance == 120 * 3932
+
+
 def test_twelve_year_old_gets_no_start_capital(kb: KnowledgeBase) -> None:
     p = keleshek_projection(kb, birth=date(2014, 5, 1), as_of=AS_OF, monthly_mci=3)
     assert p.totals["start_capital"] == 0
