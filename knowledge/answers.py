@@ -77,11 +77,48 @@ MONTHS = {
 # "In June 2025": the month in the case a sentence needs after "credited" (kk locative, ru
 # prepositional), so a past month reads as a phrase, not as a date stamp.
 IN_MONTH = {
-    "kk": "қаңтарда ақпанда наурызда сәуірде мамырда маусымда шілдеде тамызда қыркүйекте "
-    "қазанда қарашада желтоқсанда".split(),
-    "ru": "январе феврале марте апреле мае июне июле августе сентябре октябре ноябре декабре".split(),
-    "en": "January February March April May June July August September October November "
-    "December".split(),
+    "kk": [
+        "қаңтарда",
+        "ақпанда",
+        "наурызда",
+        "сәуірде",
+        "мамырда",
+        "маусымда",
+        "шілдеде",
+        "тамызда",
+        "қыркүйекте",
+        "қазанда",
+        "қарашада",
+        "желтоқсанда",
+    ],
+    "ru": [
+        "январе",
+        "феврале",
+        "марте",
+        "апреле",
+        "мае",
+        "июне",
+        "июле",
+        "августе",
+        "сентябре",
+        "октябре",
+        "ноябре",
+        "декабре",
+    ],
+    "en": [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ],
 }
 IN_MONTH_FORMAT = {
     "kk": "{year} жылғы {month}",
