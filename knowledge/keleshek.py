@@ -151,9 +151,7 @@ def keleshek_projection(
     capital_due = eligible and fifth >= first_month
     capital_past = eligible and not capital_due
     # Credited in the past and no balance given: the capital is the one amount we do know.
-    assumed_capital = (
-        capital_mci * mci[fifth[0]] if balance is None and capital_past else None
-    )
+    assumed_capital = capital_mci * mci[fifth[0]] if balance is None and capital_past else None
     opening = float(balance) if balance is not None else float(assumed_capital or 0.0)
 
     def contribution(year: int) -> float:
