@@ -301,10 +301,12 @@ def _cmd_outbox(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_calendar(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import datetime
     from pathlib import Path
 
     import sqlalchemy as sa
 
+    from i18n import I18n
     from knowledge.base import load_knowledge
     from scheduler.calendar_io import CalendarFileError, export_calendar, import_calendar
     from scheduler.reminders import seed_calendar
@@ -318,11 +320,13 @@ def _cmd_calendar(settings: Settings, args: argparse.Namespace) -> int:
             await seed_calendar(database, load_knowledge(settings.knowledge_dir))
             if args.calendar_command == "import":
                 try:
-                    added, updated = await import_calendar(database, Path(args.file))
+                    result = await import_calendar(database, Path(args.file), I18n())
                 except (CalendarFileError, OSError) as exc:
                     print(f"talapker: {exc}", file=sys.stderr)
                     return 1
-                print(f"imported: {added} added, {updated} updated")
+                print(f"imported: {result.added} added, {result.updated} updated")
+                for key in result.confirmed:
+                    print(f"confirmed: {key} (its watchers are told once)")
                 print("a running bot reschedules its reminders within a minute")
                 return 0
             async with database.session() as session:
@@ -337,12 +341,21 @@ def _cmd_calendar(settings: Settings, args: argparse.Namespace) -> int:
                 print(export_calendar(entries), end="")
                 return 0
             lang = args.lang or settings.default_language
+            i18n = I18n()
             for e in entries:
                 when = e.starts_on.isoformat() + (
                     f" – {e.ends_on.isoformat()}" if e.ends_on else ""
                 )
-                mark = "" if e.confidence == "confirmed" else f" [{e.confidence}]"
-                print(f"{when:<25} {e.type:<18} {e.titles.get(lang, e.key)}{mark}")
+                past = (e.ends_on or e.starts_on) < datetime.now(settings.tz).date()
+                status = i18n.plain(
+                    lang,
+                    "fixes.calendar."
+                    + ("confirmed" if e.confirmed else "unconfirmed" if past else "expected"),
+                )
+                line = f"{when:<25} {e.type:<18} {status:<30} {e.titles.get(lang, e.key)}"
+                if e.basis.get(lang):
+                    line += " · " + i18n.plain(lang, "fixes.calendar.basis", basis=e.basis[lang])
+                print(line)
             return 0
         finally:
             await database.dispose()

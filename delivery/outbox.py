@@ -38,6 +38,7 @@ from storage.db import Database
 from storage.models import (
     Campaign,
     CampaignStatus,
+    DateWatch,
     OutboxMessage,
     OutboxStatus,
     Subscription,
@@ -65,6 +66,8 @@ class Audience:
     user_ids: tuple[int, ...] | None = None
     # (event type, lead days): the users subscribed to that reminder.
     subscription: tuple[str, int] | None = None
+    # A calendar event's key: the users who asked to be told when its real date is published.
+    watching: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -99,6 +102,12 @@ class Audience:
                     sa.select(Subscription.user_id).where(
                         Subscription.event_type == event_type, Subscription.lead_days == lead
                     )
+                )
+            )
+        if self.watching is not None:
+            clauses.append(
+                User.id.in_(  # type: ignore[attr-defined]
+                    sa.select(DateWatch.user_id).where(DateWatch.event_key == self.watching)
                 )
             )
         return sa.and_(*clauses)

@@ -14,6 +14,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from delivery.outbox import DeliveryWorker
 from handlers.broadcast import staff_only
 from handlers.callbacks import CalendarCb
 from handlers.common import sender
@@ -22,8 +23,9 @@ from handlers.keyboards import Keyboard
 from handlers.settings import HandlerSettings
 from i18n import I18n, Translator
 from knowledge.schema import EVENT_TYPES
-from scheduler.reminders import reminder_texts
+from scheduler.reminders import announce_confirmed, reminder_texts
 from scheduler.service import ReminderScheduler
+from storage.db import Database
 from storage.models import AuditEntry, CalendarEntry, User, utcnow
 
 _RANGE = re.compile(r"^\s*(\d{1,2}\.\d{1,2}\.\d{4})\s*(?:[-–]\s*(\d{1,2}\.\d{1,2}\.\d{4}))?\s*$")
@@ -115,8 +117,11 @@ async def new_date(
     state: FSMContext,
     user: User,
     t: Translator,
+    i18n: I18n,
+    database: Database,
     session: AsyncSession,
     reminders: ReminderScheduler,
+    delivery: DeliveryWorker,
 ) -> None:
     parsed = parse_range(message.text or "")
     event = await session.get(CalendarEntry, (await state.get_data()).get("event_id", 0))
@@ -124,21 +129,30 @@ async def new_date(
         await message.answer(t("calendar_admin.bad_date"))
         return
     old = when(event)
+    # A date staff type in is the announced one: an expected event becomes confirmed.
+    confirming = not event.confirmed
     event.starts_on, event.ends_on = parsed
     event.precision, event.updated_at = "day", utcnow()
+    if confirming:
+        event.confidence, event.basis = "confirmed", {}
+        event.source = f"admissions office (user {user.id}), {utcnow().date().isoformat()}"
     session.add(
         AuditEntry(
             actor_id=user.id,
-            action="calendar_moved",
+            action="calendar_confirmed" if confirming else "calendar_moved",
             details={"event": event.key, "from": old, "to": when(event)},
         )
     )
+    if confirming:
+        # Queued in this transaction: the change and the announcement commit together.
+        await announce_confirmed(database, i18n, event)
     await session.commit()  # the scheduler reads the calendar in its own session
     await reminders.reschedule()
     await state.clear()
-    await message.answer(
-        t("calendar_admin.moved", title=event.titles.get(t.lang) or event.key, when=when(event))
-    )
+    if confirming:
+        delivery.wake.set()
+    reply = t("calendar_admin.moved", title=event.titles.get(t.lang) or event.key, when=when(event))
+    await message.answer(reply + ("\n" + t("fixes.calendar.staff_confirmed") if confirming else ""))
 
 
 async def add(

@@ -89,7 +89,8 @@ class BroadcastCb(CallbackData, prefix="bc"):
 
 
 class ReminderCb(CallbackData, prefix="rem"):
-    kind: Literal["type", "lead", "hours"]
+    # "watch": be told when the expected dates shown are announced (value "on" / "off").
+    kind: Literal["type", "lead", "hours", "watch"]
     value: str
 
 

@@ -19,8 +19,8 @@ from handlers.keyboards import Keyboard
 from handlers.settings import HandlerSettings
 from i18n import Translator
 from knowledge.schema import EVENT_TYPES as ALL_EVENT_TYPES
-from scheduler.reminders import LEADS
-from storage.models import CalendarEntry, Subscription, User
+from scheduler.reminders import LEADS, event_title, event_when
+from storage.models import CalendarEntry, DateWatch, Subscription, User
 
 # Kinds of events users can subscribe to ("serpin" and "other" have no dates in the data yet).
 EVENT_TYPES = tuple(t for t in ALL_EVENT_TYPES if t not in ("serpin", "other"))
@@ -48,8 +48,13 @@ async def subscribed_types(session: AsyncSession, user_id: int) -> set[str]:
 
 
 def keyboard(
-    t: Translator, types_on: set[str], leads: list[int], window: tuple[int, int] = (9, 21)
+    t: Translator,
+    types_on: set[str],
+    leads: list[int],
+    window: tuple[int, int] = (9, 21),
+    watching: bool | None = None,
 ) -> InlineKeyboardMarkup:
+    """`watching` None: no expected date is shown, so there is nothing to be told about."""
     builder = Keyboard()
     for event_type in EVENT_TYPES:
         mark = t.plain("calendar.on" if event_type in types_on else "calendar.off")
@@ -67,48 +72,73 @@ def keyboard(
         text=t.plain("calendar.hours_button", hours=window_label(t, window)),
         callback_data=ReminderCb(kind="hours", value="next"),
     )
-    builder.adjust(*([1] * len(EVENT_TYPES)), 3, 1)
+    rows = [*([1] * len(EVENT_TYPES)), 3, 1]
+    if watching is not None:
+        builder.button(
+            text=t.plain("fixes.calendar.watch_off" if watching else "fixes.calendar.watch_on"),
+            callback_data=ReminderCb(kind="watch", value="off" if watching else "on"),
+        )
+        rows.append(1)
+    builder.adjust(*rows)
     return builder.as_markup()
+
+
+def audiences_of(user: User) -> tuple[str, ...]:
+    return AUDIENCES.get(user.role or "applicant", ("applicants", "parents", "everyone"))
+
+
+async def coming_events(
+    session: AsyncSession, user: User, settings: HandlerSettings
+) -> list[CalendarEntry]:
+    rows = await session.exec(
+        sa.select(CalendarEntry)
+        .where(sa.func.coalesce(CalendarEntry.ends_on, CalendarEntry.starts_on) >= today(settings))
+        .where(CalendarEntry.audience.in_(audiences_of(user)))  # type: ignore[attr-defined]
+        .order_by(CalendarEntry.starts_on)
+        .limit(SHOWN)
+    )
+    return list(rows.scalars().all())
+
+
+async def watched_keys(session: AsyncSession, user_id: int) -> set[str]:
+    rows = await session.exec(sa.select(DateWatch.event_key).where(DateWatch.user_id == user_id))
+    return set(rows.scalars())
+
+
+def watch_state(events: list[CalendarEntry], watched: set[str]) -> bool | None:
+    expected = [e.key for e in events if not e.confirmed]
+    if not expected:
+        return None
+    return all(key in watched for key in expected)
 
 
 async def render(
     send: Send, user: User, t: Translator, session: AsyncSession, settings: HandlerSettings
 ) -> None:
-    audiences = AUDIENCES.get(user.role or "applicant", ("applicants", "parents", "everyone"))
-    events = (
-        (
-            await session.exec(
-                sa.select(CalendarEntry)
-                .where(
-                    sa.func.coalesce(CalendarEntry.ends_on, CalendarEntry.starts_on)
-                    >= today(settings)
-                )
-                .where(CalendarEntry.audience.in_(audiences))  # type: ignore[attr-defined]
-                .order_by(CalendarEntry.starts_on)
-                .limit(SHOWN)
-            )
-        )
-        .scalars()
-        .all()
-    )
+    events = await coming_events(session, user, settings)
     lines = [t("calendar.title")]
     for event in events:
-        when = event.starts_on.strftime("%m.%Y" if event.precision == "month" else "%d.%m.%Y")
-        if event.ends_on:
-            when += " – " + event.ends_on.strftime(
-                "%m.%Y" if event.precision == "month" else "%d.%m.%Y"
-            )
-        mark = "" if event.confidence == "confirmed" else " ❔"
-        title = event.titles.get(t.lang) or event.titles.get("en", event.key)
-        lines.append(f"• <b>{when}</b>: {title}{mark}")
+        mark = "✅" if event.confirmed else "❔"
+        title = html.escape(event_title(event, t.lang))
+        lines.append(f"• {mark} <b>{event_when(event)}</b>: {title}")
+        if not event.confirmed:
+            status = t("fixes.calendar.expected").removeprefix("❔ ")
+            if event.basis.get(t.lang):
+                status += "; " + t("fixes.calendar.basis", basis=event.basis[t.lang])
+            lines.append(f"  {status}")
         if event.descriptions.get(t.lang):
             lines.append(f"  <i>{html.escape(event.descriptions[t.lang])}</i>")
     if not events:
         lines.append(t("calendar.none"))
+    else:
+        lines += ["", t("fixes.calendar.legend")]
     lines += ["", t("calendar.subscribe_hint")]
     types_on = await subscribed_types(session, user.id)
     window = (user.waking_from, user.waking_until)
-    await send("\n".join(lines), reply_markup=keyboard(t, types_on, leads_of(user), window))
+    watching = watch_state(events, await watched_keys(session, user.id))
+    await send(
+        "\n".join(lines), reply_markup=keyboard(t, types_on, leads_of(user), window, watching)
+    )
 
 
 async def deadlines_command(
@@ -133,18 +163,28 @@ async def toggle(
     user: User,
     t: Translator,
     session: AsyncSession,
+    settings: HandlerSettings,
 ) -> None:
     valid = {
         "type": callback_data.value in EVENT_TYPES,
         "lead": callback_data.value in {str(x) for x in LEADS},
         "hours": callback_data.value == "next",
+        "watch": callback_data.value in ("on", "off"),
     }[callback_data.kind]
     if not valid:
         await callback.answer(t.plain("errors.stale_button"), show_alert=True)
         return
     types_on = await subscribed_types(session, user.id)
     leads = leads_of(user)
-    if callback_data.kind == "type":
+    watching: bool | None = None
+    if callback_data.kind == "watch":
+        watching = await set_watch(session, user, settings, on=callback_data.value == "on")
+        if watching is None:
+            await callback.answer(t.plain("fixes.calendar.nothing_to_watch"), show_alert=True)
+            return
+        notice = "fixes.calendar.watching" if watching else "fixes.calendar.not_watching"
+        await callback.answer(t.plain(notice), show_alert=True)
+    elif callback_data.kind == "type":
         event_type = callback_data.value
         if event_type in types_on:
             await session.exec(
@@ -173,13 +213,31 @@ async def toggle(
             for et in types_on
             for ld in leads
         )
-    await callback.answer(t.plain("calendar.saved"))
+    if callback_data.kind != "watch":
+        await callback.answer(t.plain("calendar.saved"))
+        events = await coming_events(session, user, settings)
+        watching = watch_state(events, await watched_keys(session, user.id))
     if isinstance(callback.message, Message):
         with suppress(TelegramBadRequest):
             window = (user.waking_from, user.waking_until)
             await callback.message.edit_reply_markup(
-                reply_markup=keyboard(t, types_on, leads, window)
+                reply_markup=keyboard(t, types_on, leads, window, watching)
             )
+
+
+async def set_watch(
+    session: AsyncSession, user: User, settings: HandlerSettings, *, on: bool
+) -> bool | None:
+    """Watch (or stop watching) every expected date the user is shown; None if there is none.
+    Stopping forgets every watch, also for dates no longer shown."""
+    expected = [e.key for e in await coming_events(session, user, settings) if not e.confirmed]
+    if not expected:
+        return None
+    await session.exec(sa.delete(DateWatch).where(DateWatch.user_id == user.id))  # type: ignore[arg-type]
+    if on:
+        session.add_all(DateWatch(user_id=user.id, event_key=key) for key in expected)
+    await session.flush()
+    return on
 
 
 def build_router() -> Router:

@@ -19,7 +19,7 @@ from handlers.common import sender
 from handlers.filters import Magic
 from handlers.keyboards import Keyboard
 from i18n import Translator
-from storage.models import FsmRecord, OutboxMessage, Subscription, User
+from storage.models import DateWatch, FsmRecord, OutboxMessage, Subscription, User
 
 
 def confirm_keyboard(t: Translator) -> InlineKeyboardMarkup:
@@ -37,6 +37,7 @@ async def forget_command(message: Message, t: Translator) -> None:
 async def forget_everything(session: AsyncSession, user_id: int) -> None:
     """Delete the user's rows in the update's transaction: all of it commits or none."""
     await session.exec(sa.delete(Subscription).where(Subscription.user_id == user_id))  # type: ignore[arg-type]
+    await session.exec(sa.delete(DateWatch).where(DateWatch.user_id == user_id))  # type: ignore[arg-type]
     # A message being sent right now may still arrive; its row goes, so nothing is retried.
     await session.exec(sa.delete(OutboxMessage).where(OutboxMessage.user_id == user_id))  # type: ignore[arg-type]
     await session.exec(

@@ -269,11 +269,19 @@ class CalendarEvent(Provenance):
     title: Localized
     description: Localized | None = None
     audience: Audience
+    # An expected date, not yet announced: the pattern of past years it is derived from.
+    basis: Localized | None = None
+
+    @property
+    def expected(self) -> bool:
+        return self.basis is not None
 
     @model_validator(mode="after")
     def _ordered(self) -> CalendarEvent:
         if self.end is not None and self.end < self.start:
             raise ValueError(f"ends ({self.end}) before it starts ({self.start})")
+        if self.basis is not None and self.confidence is Confidence.CONFIRMED:
+            raise ValueError("an expected date (with a basis) cannot be confirmed")
         return self
 
 

@@ -4,7 +4,12 @@ does. Time is a parameter everywhere, so tests move a clock instead of sleeping 
 One reminder is one outbox campaign for all current subscribers of the event's type at that
 lead time, with the dedupe key `reminder:<event>:<date>:<lead>`: however often it fires (a
 missed job caught up at start-up, two schedulers), each subscriber gets it once. Moving an
-event changes the key, so the new date is reminded and the old one is not."""
+event changes the key, so the new date is reminded and the old one is not.
+
+Only confirmed dates are reminded: an expected date (the pattern of past years, not yet
+announced) would send people to a window that may not open. Instead, users may watch an
+expected event; when staff confirm it, `announce_confirmed` queues one message to its watchers
+(dedupe key `confirmed:<event>`), however many times the date is edited afterwards."""
 
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ from delivery.outbox import Audience, enqueue
 from i18n import I18n
 from knowledge.base import KnowledgeBase
 from storage.db import Database
-from storage.models import CalendarEntry, Campaign, utcnow
+from storage.models import AuditEntry, CalendarEntry, Campaign, utcnow
 
 LEADS = (7, 1, 0)  # days before the event; 0 is the morning of the day
 REMIND_AT = {7: time(10, 0), 1: time(10, 0), 0: time(9, 0)}  # inside the default waking hours
@@ -53,12 +58,17 @@ def still_useful(starts_on: date, now: datetime, tz: ZoneInfo) -> bool:
     return now.astimezone(tz).date() <= starts_on
 
 
+def remindable(event: CalendarEntry) -> bool:
+    """A confirmed date known to the day; month-only and expected dates are not reminded."""
+    return event.precision == "day" and event.confirmed
+
+
 def plan(events: Iterable[CalendarEntry], tz: ZoneInfo) -> list[PlannedReminder]:
-    """Every reminder of every event with a known day (month-only dates are not reminded)."""
+    """Every reminder of every remindable event."""
     return [
         PlannedReminder(event.key, event.starts_on, lead, fire_time(event.starts_on, lead, tz))
         for event in events
-        if event.precision == "day"
+        if remindable(event)
         for lead in LEADS
     ]
 
@@ -77,13 +87,24 @@ def due_now(
     return list(latest.values())
 
 
+def event_when(event: CalendarEntry) -> str:
+    """The event's date or range as staff and users type it (month-only: MM.YYYY)."""
+    pattern = "%m.%Y" if event.precision == "month" else "%d.%m.%Y"
+    when = event.starts_on.strftime(pattern)
+    return when + (" – " + event.ends_on.strftime(pattern) if event.ends_on else "")
+
+
+def event_title(event: CalendarEntry, lang: str) -> str:
+    return event.titles.get(lang) or event.titles.get("en") or event.key
+
+
 def reminder_texts(i18n: I18n, event: CalendarEntry, lead: int, tz: ZoneInfo) -> dict[str, str]:
     texts = {}
     for lang in i18n.languages:
         when = event.starts_on.strftime("%d.%m.%Y")
         if event.ends_on:
             when += " – " + event.ends_on.strftime("%d.%m.%Y")
-        title = event.titles.get(lang) or event.titles.get("en") or event.key
+        title = event_title(event, lang)
         text = i18n.t(lang, f"calendar.reminder_{lead}", title=title, when=when)
         if event.descriptions.get(lang):
             text += "\n" + html.escape(event.descriptions[lang])
@@ -109,7 +130,7 @@ async def fire(
         event = (
             await session.exec(sa.select(CalendarEntry).where(CalendarEntry.key == event_key))
         ).scalar_one_or_none()
-    if event is None or event.precision != "day" or not still_useful(event.starts_on, now, tz):
+    if event is None or not remindable(event) or not still_useful(event.starts_on, now, tz):
         return None
     reminder = PlannedReminder(
         event.key, event.starts_on, lead, fire_time(event.starts_on, lead, tz)
@@ -124,18 +145,51 @@ async def fire(
     return campaign if created else None
 
 
+def confirmed_texts(i18n: I18n, event: CalendarEntry) -> dict[str, str]:
+    texts = {}
+    for lang in i18n.languages:
+        text = i18n.t(
+            lang,
+            "fixes.calendar.confirmed_notice",
+            title=event_title(event, lang),
+            when=event_when(event),
+        )
+        if event.descriptions.get(lang):
+            text += "\n" + html.escape(event.descriptions[lang])
+        texts[lang] = text
+    return texts
+
+
+async def announce_confirmed(database: Database, i18n: I18n, event: CalendarEntry) -> bool:
+    """Tell the users watching an event that its date is now confirmed: one message each,
+    ever (the dedupe key has no date in it, so later edits do not announce again). Runs in
+    the caller's session when there is one, so the message is queued with the change."""
+    _, created = await enqueue(
+        database,
+        kind="date_confirmed",
+        texts=confirmed_texts(i18n, event),
+        audience=Audience(watching=event.key),
+        dedupe_key=f"confirmed:{event.key}",
+    )
+    return created
+
+
 async def seed_calendar(database: Database, kb: KnowledgeBase) -> int:
-    """Fill an empty calendar from knowledge/data/calendar.yaml; staff own it after that."""
+    """Fill the calendar from knowledge/data/calendar.yaml: all of it when empty; later, only
+    events the data gained since (a new cycle's expected dates), never one staff deleted.
+    What is in the database is staff's: a seeded event is never overwritten."""
     async with database.session() as session:
-        existing = (
-            await session.exec(sa.select(sa.func.count()).select_from(CalendarEntry))
-        ).scalar_one()
-        if existing:
-            return 0
-        for event in kb.calendar.events:
-            session.add(entry_from_knowledge(event))
+        keys = set((await session.exec(sa.select(CalendarEntry.key))).scalars())
+        deleted = set()
+        if keys:
+            audit = await session.exec(
+                sa.select(AuditEntry.details).where(AuditEntry.action == "calendar_deleted")
+            )
+            deleted = {details.get("event") for details in audit.scalars()}
+        new = [e for e in kb.calendar.events if e.id not in keys and e.id not in deleted]
+        session.add_all(entry_from_knowledge(event) for event in new)
         await session.commit()
-        return len(kb.calendar.events)
+        return len(new)
 
 
 def entry_from_knowledge(event: Any) -> CalendarEntry:
@@ -154,4 +208,9 @@ def entry_from_knowledge(event: Any) -> CalendarEntry:
         audience=event.audience,
         source=event.source,
         confidence=event.confidence.value,
+        basis=(
+            {"kk": event.basis.kk, "ru": event.basis.ru, "en": event.basis.en}
+            if event.basis
+            else {}
+        ),
     )

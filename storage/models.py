@@ -204,7 +204,15 @@ class CalendarEntry(SQLModel, table=True):
     audience: str = Field(default="everyone", max_length=16)
     source: str = Field(default="", max_length=300)
     confidence: str = Field(default="confirmed", max_length=16)
+    # For a date not yet announced: what the expected date is based on, per language.
+    basis: dict[str, str] = Field(
+        default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False, server_default="{}")
+    )
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+    @property
+    def confirmed(self) -> bool:
+        return self.confidence == "confirmed"
 
 
 class Subscription(SQLModel, table=True):
@@ -220,3 +228,16 @@ class Subscription(SQLModel, table=True):
     user_id: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False, index=True))
     event_type: str = Field(max_length=32, index=True)
     lead_days: int = Field(default=1)
+
+
+class DateWatch(SQLModel, table=True):
+    """A user asked to be told when the real date of an expected event is published. Keyed by
+    the event's stable key, so it survives staff moving or re-importing the event."""
+
+    __tablename__ = "date_watches"
+    __table_args__ = (sa.UniqueConstraint("user_id", "event_key", name="uq_date_watch"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False, index=True))
+    event_key: str = Field(max_length=64, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
