@@ -15,10 +15,10 @@ import scheduler.service
 from delivery.outbox import DeliveryWorker
 from i18n import I18n
 from knowledge.base import load_knowledge
-from scheduler.reminders import due_now, fire, fire_time, plan
+from scheduler.reminders import due_now, entry_from_knowledge, fire, fire_time, plan, seed_calendar
 from scheduler.service import ReminderScheduler
 from storage.db import Database
-from storage.models import CalendarEntry, Subscription, User
+from storage.models import AuditEntry, CalendarEntry, Subscription, User
 from tests.botapi_stub import StubBotAPI
 from tests.conftest import TEST_DATABASE_URL
 from tests.test_delivery import drain
@@ -101,6 +101,58 @@ async def test_subscribers_get_one_reminder_in_their_language(
     assert texts[2].startswith("⏰ Завтра: <b>Заявления на грант</b> (13.07.2027 – 20.07.2027)")
     assert texts[3].startswith("⏰ Tomorrow: <b>Grant applications</b>")
     assert len(stub.delivered()) == 3
+
+
+async def test_expected_dates_are_never_reminded(stub: StubBotAPI, database: Database) -> None:
+    await setup(database)
+    async with database.session() as session:
+        event = (await session.exec(sa.select(CalendarEntry))).scalar_one()
+        event.confidence, event.basis = "unconfirmed", {"en": "13–20 Jul in 2023 and 2025"}
+        await session.commit()
+        assert plan([event], TZ) == []
+    assert await fire(database, I18N, "grants", 1, now=local(2027, 7, 12, 10), tz=TZ) is None
+    await drain(stub, database, rate=100)
+    assert stub.delivered() == []
+    # Every 2027 window in the data is expected, so none of them is planned.
+    expected = [entry_from_knowledge(e) for e in KB.calendar.events if e.expected]
+    assert len(expected) >= 8 and plan(expected, TZ) == []
+
+
+async def test_seeding_adds_a_new_cycle_but_never_what_staff_changed_or_deleted(
+    database: Database,
+) -> None:
+    assert await seed_calendar(database, KB) == len(KB.calendar.events)
+    async with database.session() as session:
+        moved = (
+            await session.exec(
+                sa.select(CalendarEntry).where(CalendarEntry.key == "grant_applications_2027")
+            )
+        ).scalar_one()
+        moved.starts_on, moved.confidence, moved.basis = date(2027, 7, 14), "confirmed", {}
+        gone = (
+            await session.exec(
+                sa.select(CalendarEntry).where(CalendarEntry.key == "grant_results_2027")
+            )
+        ).scalar_one()
+        await session.delete(gone)
+        session.add(AuditEntry(actor_id=1, action="calendar_deleted", details={"event": gone.key}))
+        lost = (
+            await session.exec(
+                sa.select(CalendarEntry).where(CalendarEntry.key == "documents_2027")
+            )
+        ).scalar_one()
+        await session.delete(lost)  # as if the database predates the 2027 data
+        await session.commit()
+    assert await seed_calendar(database, KB) == 1
+    async with database.session() as session:
+        keys = set((await session.exec(sa.select(CalendarEntry.key))).scalars())
+        kept = (
+            await session.exec(
+                sa.select(CalendarEntry).where(CalendarEntry.key == "grant_applications_2027")
+            )
+        ).scalar_one()
+    assert "documents_2027" in keys and "grant_results_2027" not in keys
+    assert kept.starts_on == date(2027, 7, 14) and kept.confirmed
 
 
 async def test_past_events_are_never_reminded(database: Database) -> None:
