@@ -247,6 +247,26 @@ def test_deadlines_show_what_is_coming_and_mark_unconfirmed_dates(
     assert "7 Aug 2025" in answer.text  # last year's confirmed results day for reference
 
 
+@pytest.mark.parametrize(
+    ("lang", "expected", "basis"),
+    [
+        ("kk", "күтілуде, әлі жарияланбаған", "2023 және 2025 жылдары 13–20 шілде"),
+        ("ru", "ожидается, ещё не объявлено", "13–20 июля в 2023 и 2025 годах"),
+        ("en", "expected, not yet announced", "13–20 Jul in 2023 and 2025"),
+    ],
+)
+def test_in_december_2026_the_answer_shows_the_2027_cycle_as_expected(
+    router: Router, renderer: AnswerRenderer, lang: str, expected: str, basis: str
+) -> None:
+    answer = renderer.answer(
+        router.route("when do grant applications open"), date(2026, 12, 3), lang=lang
+    )
+    coming = answer.text.split("\n")[1:]
+    assert coming[0].startswith("• ❔") and "2027" in coming[0]  # not an empty calendar
+    assert expected in answer.text and basis in answer.text
+    assert "✅" in answer.text  # the legend says what a confirmed date looks like
+
+
 def test_ask_command_json_and_plain() -> None:
     result = subprocess.run(
         [TALAPKER, "ask", "педагогикаға шекті балл қанша", "--json"],
