@@ -99,6 +99,7 @@ def _answer_json(route: Any, answer: Any) -> dict[str, Any]:
         "entities": route.entities.as_dict(),
         "answer": answer.text,
         "sources": answer.sources(),
+        "public_sources": answer.public_sources_json(),
     }
 
 

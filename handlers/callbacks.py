@@ -101,3 +101,8 @@ class CalendarCb(CallbackData, prefix="cal"):
 
 class ForgetCb(CallbackData, prefix="forget"):
     confirm: bool
+
+
+class SourcesCb(CallbackData, prefix="src"):
+    # PublicSource.key values joined by ".": the button works in any process, no state kept.
+    keys: str

@@ -12,13 +12,14 @@ from aiogram.methods import SendMessage
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers.callbacks import FeedbackCb, TopicCb
+from handlers.callbacks import FeedbackCb, SourcesCb, TopicCb
 from handlers.common import profile_of, reply_long, send_long, sender, today
 from handlers.filters import COMMAND, TEXT
 from handlers.keyboards import Keyboard, topics_keyboard
 from handlers.scores import with_scores_buttons
 from handlers.settings import HandlerSettings
 from i18n import I18n, Translator
+from knowledge.answers import Answer
 from knowledge.schema import TOPICS
 from knowledge.service import Knowledge
 from storage.models import AnswerVote, UnansweredQuestion, User
@@ -26,6 +27,8 @@ from storage.models import AnswerVote, UnansweredQuestion, User
 # Offered when the question matched nothing at all.
 POPULAR_TOPICS = ["threshold", "grant_chance", "deadlines", "quotas"]
 MAX_LOGGED_TEXT = 1000
+# Keys of 6 characters and a dot each, within Telegram's 64 bytes of callback data.
+MAX_SOURCE_KEYS = 8
 
 
 async def unknown_command(message: Message, t: Translator) -> None:
@@ -50,7 +53,7 @@ async def question(
     # Asked in the middle of a wizard: the answer says the step is still waiting.
     still_open = "\n\n" + t("ask.step_still_open") if raw_state else ""
     if route.is_confident:
-        markup = with_scores_buttons(feedback_keyboard(t, route.topic), t, answer, user)
+        markup = with_scores_buttons(feedback_keyboard(t, route.topic, answer), t, answer, user)
         return await reply_long(message, answer.html + still_open, reply_markup=markup)
     session.add(
         UnansweredQuestion(
@@ -85,10 +88,16 @@ async def topic_button(
     answer = knowledge.topic_answer(
         callback_data.topic, callback_data.lang, today(settings), profile_of(user)
     )
-    await send_long(sender(callback), answer.html)
+    builder = Keyboard()
+    if add_sources_button(builder, t, answer):
+        await send_long(sender(callback), answer.html, reply_markup=builder.as_markup())
+    else:
+        await send_long(sender(callback), answer.html)
 
 
-def feedback_keyboard(t: Translator, topic: str) -> InlineKeyboardMarkup:
+def feedback_keyboard(
+    t: Translator, topic: str, answer: Answer | None = None
+) -> InlineKeyboardMarkup:
     builder = Keyboard()
     builder.button(
         text=t.plain("feedback.yes"), callback_data=FeedbackCb(topic=topic, helpful=True)
@@ -96,7 +105,34 @@ def feedback_keyboard(t: Translator, topic: str) -> InlineKeyboardMarkup:
     builder.button(
         text=t.plain("feedback.no"), callback_data=FeedbackCb(topic=topic, helpful=False)
     )
+    if answer is not None and add_sources_button(builder, t, answer):
+        builder.adjust(2, 1)
     return builder.as_markup()
+
+
+def add_sources_button(builder: Keyboard, t: Translator, answer: Answer) -> bool:
+    """A "sources" button when the footer could not show them all; False if none needed."""
+    if not answer.hidden_sources:
+        return False
+    keys = [source.key for source in answer.public_sources][:MAX_SOURCE_KEYS]
+    builder.button(
+        text=t.plain("fixes.sources.button", count=len(answer.public_sources)),
+        callback_data=SourcesCb(keys=".".join(keys)),
+    )
+    return True
+
+
+async def show_sources(
+    callback: CallbackQuery, callback_data: SourcesCb, t: Translator, knowledge: Knowledge
+) -> None:
+    found = [knowledge.kb.public_source(key) for key in callback_data.keys.split(".")]
+    sources = [source for source in found if source is not None]
+    if not sources or len(sources) != len(found):
+        await callback.answer(t.plain("errors.stale_button"), show_alert=True)
+        return
+    await callback.answer()
+    text = t("fixes.sources.title") + "\n" + knowledge.renderer.sources_list(sources, t.lang)
+    await send_long(sender(callback), text)
 
 
 async def vote(
@@ -119,4 +155,5 @@ def build_router() -> Router:
     router.message.register(question, TEXT)
     router.callback_query.register(topic_button, TopicCb.filter())
     router.callback_query.register(vote, FeedbackCb.filter())
+    router.callback_query.register(show_sources, SourcesCb.filter())
     return router

@@ -29,7 +29,7 @@ from knowledge.rules import (
     quota_eligibility,
     serpin_eligibility,
 )
-from knowledge.schema import TOPICS
+from knowledge.schema import TOPICS, PublicSource
 from knowledge.scores import CLOSE_MARGIN, GROUP_ALIASES, ScoreRow
 from knowledge.scores_answer import (
     Outlook,
@@ -149,6 +149,14 @@ class Answer:
     scores_query: OutlookQuery | None = None
     scores_truncated: bool = False
 
+    # Pages a reader can open, in the order the answer used them; the footer shows the first
+    # MAX_SOURCES_SHOWN, the rest are behind a "sources" button.
+    public_sources: list[PublicSource] = field(default_factory=list)
+
+    @property
+    def hidden_sources(self) -> int:
+        return max(0, len(self.public_sources) - MAX_SOURCES_SHOWN)
+
     @property
     def needs_check(self) -> bool:
         return any(f.confidence.needs_check for f in self.facts)
@@ -158,7 +166,11 @@ class Answer:
         """Plain text for terminals and JSON."""
         return html.unescape(_TAG.sub("", self.html))
 
+    def public_sources_json(self) -> list[dict[str, Any]]:
+        return [source_json(source) for source in self.public_sources]
+
     def sources(self) -> list[dict[str, Any]]:
+        """The internal notes, for staff and `ask --json`; never shown under an answer."""
         seen: dict[tuple[str, int], dict[str, Any]] = {}
         for fact in self.facts:
             key = (fact.source, fact.as_of)
@@ -313,16 +325,56 @@ class AnswerRenderer:
     def _finish(
         self, topic: str, lang: str, body: str, tracker: _Tracker, user_numbers: list[int]
     ) -> Answer:
+        public: list[PublicSource] = []
+        for fact in tracker.facts:
+            for source in self.kb.public_sources(fact):
+                if source not in public:
+                    public.append(source)
         footer = self.footer.render(
             needs_check=any(f.confidence.needs_check for f in tracker.facts),
-            sources=_sources_line(tracker.facts),
+            sources=[
+                {"url": s.url, "site": s.site, "when": self.source_date(s, lang)}
+                for s in public[:MAX_SOURCES_SHOWN]
+            ],
+            more=max(0, len(public) - MAX_SOURCES_SHOWN),
             tr=tracker.tr,
             lang=lang,
         )
         text = _tidy(body) + ("\n\n" + _tidy(footer) if footer.strip() else "")
         return Answer(
-            topic, lang, text, tracker.facts, tracker.derived, user_numbers, tracker.labels
+            topic,
+            lang,
+            text,
+            tracker.facts,
+            tracker.derived,
+            user_numbers,
+            tracker.labels,
+            public_sources=public,
         )
+
+    @staticmethod
+    def source_date(source: PublicSource, lang: str) -> str:
+        """The page's date in the reader's language ("12 Nov 2025"), or its year."""
+        if source.published is None:
+            return str(source.year) if source.year else ""
+        day = source.published
+        months = MONTHS.get(lang, MONTHS["en"])
+        if lang == "kk":
+            return f"{day.year} ж. {day.day} {months[day.month - 1]}"
+        return f"{day.day} {months[day.month - 1]} {day.year}"
+
+    def sources_list(self, sources: list[PublicSource], lang: str) -> str:
+        """Public sources one per line with title and date, for the "sources" button."""
+        lines = []
+        for number, source in enumerate(sources, 1):
+            when = self.source_date(source, lang)
+            title = f" — {html.escape(source.title)}" if source.title else ""
+            lines.append(
+                f'{number}. <a href="{html.escape(source.url)}">{html.escape(source.site)}</a>'
+                + (f", {when}" if when else "")
+                + title
+            )
+        return "\n".join(lines)
 
     def answer(
         self,
@@ -374,15 +426,13 @@ def _tidy(text: str) -> str:
     return "\n".join(out)
 
 
-def _sources_line(facts: list[Provenance]) -> list[str]:
-    seen: list[str] = []
-    for fact in facts:
-        label = f"{fact.source} ({fact.as_of})"
-        if label not in seen:
-            seen.append(label)
-    return seen[:MAX_SOURCES_SHOWN] + (
-        [f"+{len(seen) - MAX_SOURCES_SHOWN}"] if len(seen) > MAX_SOURCES_SHOWN else []
-    )
+def source_json(source: PublicSource) -> dict[str, Any]:
+    return {
+        "id": source.id,
+        "url": source.url,
+        "site": source.site,
+        "published": source.published.isoformat() if source.published else source.year,
+    }
 
 
 # ------------------------------------------------------------------------ context builders

@@ -25,12 +25,14 @@ from knowledge.schema import (
     ProgrammeData,
     ProgrammeGroup,
     ProgrammeGroupData,
+    PublicSource,
     QuotaData,
     Region,
     RegionData,
     RouterData,
     SavingsData,
     SerpinData,
+    SourceData,
     Subject,
     SubjectData,
     ThresholdData,
@@ -118,6 +120,7 @@ class KnowledgeBase:
     universities: UniversityData
     programmes: ProgrammeData
     router: RouterData
+    sources: SourceData
     source_dir: Path = field(default=DEFAULT_DATA_DIR)
     # Past passing scores (grant_scores/*.csv), indexed at load: see knowledge/scores.py.
     grant_scores: GrantScores = field(default_factory=GrantScores)
@@ -183,6 +186,45 @@ class KnowledgeBase:
         ]
 
     # ------------------------------------------------------------------ checking
+    @cached_property
+    def _public_by_id(self) -> dict[str, PublicSource]:
+        return {source.id: source for source in self.sources.sources}
+
+    @cached_property
+    def _public_by_key(self) -> dict[str, PublicSource]:
+        return {source.key: source for source in self.sources.sources}
+
+    def public_source(self, key: str) -> PublicSource | None:
+        return self._public_by_key.get(key)
+
+    @cached_property
+    def _citations(self) -> list[tuple[str, PublicSource]]:
+        """(lower-cased `cited_as` text, source), longest first: "baq.kz …-200018884" must
+        win over a shorter name inside it."""
+        pairs = [(c.lower(), s) for s in self.sources.sources for c in s.cited_as]
+        return sorted(pairs, key=lambda pair: -len(pair[0]))
+
+    def public_sources(self, fact: Provenance) -> list[PublicSource]:
+        """The pages a reader can open for this fact, in the order its note cites them."""
+        if fact.public is not None:
+            return [self._public_by_id[i] for i in fact.public if i in self._public_by_id]
+        note = fact.source.lower()
+        taken: list[tuple[int, int]] = []
+        found: list[tuple[int, PublicSource]] = []
+        for text, source in self._citations:
+            start = note.find(text)
+            while start != -1:
+                end = start + len(text)
+                if not any(start < e and s < end for s, e in taken):
+                    taken.append((start, end))
+                    found.append((start, source))
+                start = note.find(text, end)
+        ordered: list[PublicSource] = []
+        for _, source in sorted(found, key=lambda item: item[0]):
+            if source not in ordered:
+                ordered.append(source)
+        return ordered
+
     def facts(self) -> Iterator[tuple[str, Provenance]]:
         """Every fact with provenance, with a dotted path, for checks and statistics."""
 
@@ -220,6 +262,11 @@ class KnowledgeBase:
         unique("calendar.yaml", "event", [e.id for e in self.calendar.events])
         unique("universities.yaml", "university", [u.id for u in self.universities.universities])
         unique("programmes.yaml", "programme", [p.id for p in self.programmes.programmes])
+        unique("sources.yaml", "source", [source.id for source in self.sources.sources])
+        for path, fact in self.facts():
+            for source_id in fact.public or []:
+                if source_id not in self._public_by_id:
+                    problems.append(f"{path}: public: unknown source {source_id!r}")
         for group in self.programme_groups.groups:
             if group.threshold not in categories:
                 problems.append(

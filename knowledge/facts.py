@@ -44,10 +44,13 @@ class Localized(Strict):
 
 
 class Provenance(Strict):
+    # The internal note for staff: may cite FACTS.md sections, National Report lines, seeds.
     source: str = Field(min_length=3)
     as_of: int = Field(ge=2000, le=2100)
     confidence: Confidence
     note: str | None = None
+    # What a reader is shown: ids in sources.yaml. None: found from `source` (`cited_as`).
+    public: list[str] | None = None
 
 
 class Fact(Provenance, Generic[T]):

@@ -3,6 +3,7 @@ file; `KnowledgeBase.cross_check` then checks references between files."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 from typing import Literal, get_args
 
@@ -371,6 +372,39 @@ class RouterData(Strict):
         return self
 
 
+# Internal notes a reader cannot open; a public source must never carry one.
+INTERNAL_MARKERS = ("FACTS.md", "NR2024", "seed ", "§")
+
+
+class PublicSource(Strict):
+    """A page a reader can open, cited under answers instead of the internal note."""
+
+    id: str = Field(pattern=r"^[a-z0-9-]+$")
+    url: str = Field(pattern=r"^https://[a-z0-9.-]+\.[a-z]{2,}(/\S*)?$")
+    site: str = Field(min_length=3)
+    title: str | None = None
+    published: date | None = None
+    year: int | None = Field(default=None, ge=2000, le=2100)  # when only the year is known
+    # How the data's internal notes name this page; any of them in a fact's `source` cites it.
+    cited_as: list[str] = Field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        """Short and stable: fits several into one Telegram button's 64 bytes."""
+        return hashlib.sha1(self.id.encode()).hexdigest()[:6]
+
+    @model_validator(mode="after")
+    def _public(self) -> PublicSource:
+        for text in (self.url, self.site, self.title or ""):
+            if any(marker in text for marker in INTERNAL_MARKERS):
+                raise ValueError(f"a public source must not cite an internal note: {text!r}")
+        return self
+
+
+class SourceData(Strict):
+    sources: list[PublicSource]
+
+
 # File name → the model that validates it. `kb check` reads exactly these files.
 FILES: dict[str, type[Strict]] = {
     "regions.yaml": RegionData,
@@ -387,4 +421,5 @@ FILES: dict[str, type[Strict]] = {
     "universities.yaml": UniversityData,
     "programmes.yaml": ProgrammeData,
     "router.yaml": RouterData,
+    "sources.yaml": SourceData,
 }

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from storage.models import UnansweredQuestion
 from tests.botapi_stub import StubBotAPI
 from tests.conftest import RunningBot, edit_data_file, eventually
-from tests.test_e2e_polling import buttons
+from tests.test_e2e_polling import button_data, buttons
 
 
 async def unanswered_rows(bot: RunningBot) -> list[UnansweredQuestion]:
@@ -128,3 +129,40 @@ async def test_region_names_corrected_by_staff_reach_the_buttons(
     await stub.next_reply(900)
     await stub.press(900, "menu:profile")
     assert "Zhambyl Region" in (await stub.next_reply(900))["text"]
+
+
+SOURCES = {
+    "kk": (
+        "ұбт-ны қайта тапсыруға бола ма",
+        "Дереккөз:",
+        "Дереккөздер (7)",
+        "Осы жауаптың дереккөздері",
+    ),
+    "ru": ("когда можно пересдать ЕНТ", "Источник:", "Источники (7)", "Источники этого ответа"),
+    "en": ("when can I retake the UNT", "Source:", "Sources (7)", "Sources for this answer"),
+}
+
+
+@pytest.mark.parametrize("lang", ["kk", "ru", "en"])
+async def test_three_sources_under_the_answer_and_the_rest_behind_a_button(
+    stub: StubBotAPI, polling_bot: RunningBot, lang: str
+) -> None:
+    question, label, button, title = SOURCES[lang]
+    user = 806
+    await stub.send_text(user, question, language_code=lang)
+    reply = await stub.next_reply(user)
+    while not buttons(reply):  # a long answer comes in pieces; the buttons are on the last
+        reply = await stub.next_reply(user)
+    line = next(row for row in reply["text"].splitlines() if label in row)
+    assert line.count('<a href="https://') == 3 and "FACTS.md" not in reply["text"]
+    await stub.press(user, button_data(reply, button))
+    listing = (await stub.next_reply(user))["text"]
+    assert title in listing and listing.count('<a href="https://') == 7
+    assert "zakon.kz" in listing and "FACTS.md" not in listing and "§" not in listing
+    # A forged or outdated sources button: an alert, nothing sent.
+    await stub.press(user, "src:zzzzzz.000000")
+    await stub.wait_for(
+        lambda calls: any(
+            c.method == "answercallbackquery" and c.params.get("show_alert") for c in calls
+        )
+    )

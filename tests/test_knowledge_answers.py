@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import html
+import json
 import re
 import subprocess
 import sys
@@ -18,8 +19,10 @@ from knowledge.answers import Answer, AnswerRenderer
 from knowledge.base import KnowledgeBase, load_knowledge
 from knowledge.evaluation import evaluate
 from knowledge.facts import Localized, Provenance
-from knowledge.router import Router
+from knowledge.keleshek import keleshek_projection
+from knowledge.router import Route, Router
 from knowledge.schema import TOPICS
+from knowledge.text import Entities
 
 DATA = Path(__file__).parent / "data" / "questions.tsv"
 TODAY = date(2026, 11, 25)
@@ -278,7 +281,15 @@ def test_ask_command_json_and_plain() -> None:
 
     payload = json.loads(result.stdout)
     assert payload["topic"] == "threshold" and payload["lang"] == "kk"
-    assert set(payload) == {"topic", "confidence", "lang", "entities", "answer", "sources"}
+    assert set(payload) == {
+        "topic",
+        "confidence",
+        "lang",
+        "entities",
+        "answer",
+        "sources",
+        "public_sources",
+    }
     assert 0 <= payload["confidence"] <= 1 and payload["sources"]
     many = subprocess.run(
         [TALAPKER, "ask"], input="hi\nквота для сирот\n", capture_output=True, text=True, check=True
@@ -295,3 +306,66 @@ def test_kb_eval_command() -> None:
 
 def test_provenance_is_everywhere_answers_look(kb: KnowledgeBase) -> None:
     assert all(isinstance(f, Provenance) for _, f in kb.facts())
+
+
+INTERNAL = ("FACTS.md", "NR2024", "seed 0", "§")
+SOURCE_LINE = re.compile(r"<i>(?:Дереккөз|Источник|Source): (.*)</i>$", re.M)
+LINK = re.compile(r'<a href="([^"]+)">([^<]+)</a>(?:, ([^;<]+?))?(?=; |$| \()')
+
+
+@pytest.mark.parametrize("lang", ["kk", "ru", "en"])
+def test_answers_cite_only_pages_a_reader_can_open(
+    kb: KnowledgeBase, router: Router, renderer: AnswerRenderer, lang: str
+) -> None:
+    """Every topic, every language: no internal note, at most three links, each a public
+    page from sources.yaml with its date in the reader's language; the rest are counted."""
+    registry = {(s.url, s.site): s for s in kb.sources.sources}
+    topics_with_sources = set()
+    answers = [
+        renderer.answer(router.route(row["question"]), TODAY, lang=lang) for row in questions()
+    ]
+    answers += [renderer.answer(Route(topic, 1.0, lang, Entities()), TODAY) for topic in TOPICS]
+    projection = keleshek_projection(kb, birth=date(2020, 6, 10), as_of=TODAY, monthly_mci=2)
+    answers.append(
+        renderer.render("keleshek_result", lang, TODAY, projection=projection, tuition=None)
+    )
+    for answer in answers:
+        shown = html.unescape(answer.html)
+        assert not any(marker in shown for marker in INTERNAL), (answer.topic, shown[-300:])
+        line = SOURCE_LINE.search(answer.html)
+        if not answer.public_sources:
+            assert line is None, answer.html[-300:]
+            continue
+        topics_with_sources.add(answer.topic)
+        assert line is not None, answer.html[-300:]
+        links = LINK.findall(line.group(1))
+        assert 1 <= len(links) <= 3 and len(links) == min(3, len(answer.public_sources))
+        for url, site, when in links:
+            source = registry[(html.unescape(url), site)]
+            assert url.startswith("https://")
+            assert when == AnswerRenderer.source_date(source, lang)
+        if answer.hidden_sources:
+            assert str(answer.hidden_sources) in line.group(1)
+        # Internal notes stay for staff and `ask --json`.
+        assert all(s["source"] for s in answer.sources())
+    assert len(topics_with_sources) >= 10
+
+
+def test_the_json_answer_keeps_internal_notes_and_lists_the_public_pages() -> None:
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("talapker")),
+            "ask",
+            "when can I retake the UNT",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    answer = json.loads(result.stdout)
+    assert any("FACTS.md" in s["source"] or "NTC" in s["source"] for s in answer["sources"])
+    assert answer["public_sources"] and all(
+        p["url"].startswith("https://") for p in answer["public_sources"]
+    )
+    assert "FACTS.md" not in answer["answer"]

@@ -93,6 +93,25 @@ def test_facts_sheet_numbers_are_in_the_data() -> None:
             "unknown region 'pavlograd'",
         ),
         ("regions.yaml", "code: abai", "code: akmola", "region 'akmola' appears twice"),
+        (
+            "sources.yaml",
+            "url: https://fastnews.kz/archives/5954",
+            "url: https://fastnews.kz/archives/5954\n    title: FACTS.md §5",
+            "must not cite an internal note",
+        ),
+        ("sources.yaml", "url: https://fastnews.kz/archives/5954", "url: fastnews.kz", "url"),
+        (
+            "savings.yaml",
+            "start_capital_age: {value: 5,",
+            "start_capital_age: {public: [no-such-page], value: 5,",
+            "unknown source 'no-such-page'",
+        ),
+        (
+            "calendar.yaml",
+            "    as_of: 2027\n    confidence: unconfirmed",
+            "    as_of: 2027\n    confidence: confirmed",
+            "an expected date (with a basis) cannot be confirmed",
+        ),
     ],
 )
 def test_bad_edits_are_rejected_with_a_precise_message(
