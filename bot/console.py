@@ -43,6 +43,7 @@ from aiogram.types import (
 
 from bot.app import TalapkerApp
 from bot.config import Settings
+from scheduler.reminders import seed_calendar
 
 CONSOLE_TOKEN = "1:console-chat"
 PICTURES_DIR = "talapker-pictures"
@@ -242,6 +243,8 @@ async def run_console(settings: Settings, user_id: int, language_code: str | Non
         settings.model_copy(update={"bot_token": CONSOLE_TOKEN, "throttle_burst": 1_000_000}),
         session,
     )
+    # No scheduler runs here, so nothing else seeds the calendar that /deadlines shows.
+    await seed_calendar(app.database, app.knowledge.kb)
     try:
         await ConsoleChat(app, session, user_id, language_code).run()
     finally:

@@ -91,7 +91,8 @@ def event_when(event: CalendarEntry) -> str:
     """The event's date or range as staff and users type it (month-only: MM.YYYY)."""
     pattern = "%m.%Y" if event.precision == "month" else "%d.%m.%Y"
     when = event.starts_on.strftime(pattern)
-    return when + (" – " + event.ends_on.strftime(pattern) if event.ends_on else "")
+    end = event.ends_on.strftime(pattern) if event.ends_on else when
+    return when if end == when else f"{when} – {end}"
 
 
 def event_title(event: CalendarEntry, lang: str) -> str:
