@@ -310,7 +310,7 @@ async def finish(
     await send.photo(BufferedInputFile(chart, "keleshek.png"), caption=t("keleshek_wizard.charts"))
     await send.photo(
         BufferedInputFile(comparison, "keleshek-1-2-3-mci.png"),
-        reply_markup=journey_end_keyboard(t),
+        reply_markup=journey_end_keyboard(t, answer=answer),
     )
 
 

@@ -8,8 +8,17 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from handlers.callbacks import LanguageCb, MenuCb, RegionCb, RoleCb, SettlementCb, TopicCb
+from handlers.callbacks import (
+    LanguageCb,
+    MenuCb,
+    RegionCb,
+    RoleCb,
+    SettlementCb,
+    SourcesCb,
+    TopicCb,
+)
 from i18n import LANGUAGE_NAMES, Translator
+from knowledge.answers import Answer
 from knowledge.schema import Region
 
 CURRENT = "✓ "
@@ -91,9 +100,30 @@ def main_menu_keyboard(t: Translator, role: str | None = None) -> InlineKeyboard
     return builder.as_markup()
 
 
-def journey_end_keyboard(t: Translator, *extra: tuple[str, CallbackData]) -> InlineKeyboardMarkup:
-    """Every journey ends with the deadlines and "ask something else"."""
+# Keys of 6 characters and a dot each, within Telegram's 64 bytes of callback data.
+MAX_SOURCE_KEYS = 8
+
+
+def add_sources_button(builder: Keyboard, t: Translator, answer: Answer) -> bool:
+    """A "sources" button when the footer could not show them all; False if none needed."""
+    if not answer.hidden_sources:
+        return False
+    keys = [source.key for source in answer.public_sources][:MAX_SOURCE_KEYS]
+    builder.button(
+        text=t.plain("fixes.sources.button", count=len(answer.public_sources)),
+        callback_data=SourcesCb(keys=".".join(keys)),
+    )
+    return True
+
+
+def journey_end_keyboard(
+    t: Translator, *extra: tuple[str, CallbackData], answer: Answer | None = None
+) -> InlineKeyboardMarkup:
+    """Every journey ends with the deadlines and "ask something else" (and the answer's
+    sources when the footer could not list them all)."""
     builder = Keyboard()
+    if answer is not None:
+        add_sources_button(builder, t, answer)
     for text, data in extra:
         builder.button(text=text, callback_data=data)
     builder.button(text=t.plain("journey.deadlines"), callback_data=MenuCb(action="deadlines"))

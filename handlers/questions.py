@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from handlers.callbacks import FeedbackCb, SourcesCb, TopicCb
 from handlers.common import profile_of, reply_long, send_long, sender, today
 from handlers.filters import COMMAND, TEXT
-from handlers.keyboards import Keyboard, topics_keyboard
+from handlers.keyboards import Keyboard, add_sources_button, topics_keyboard
 from handlers.scores import with_scores_buttons
 from handlers.settings import HandlerSettings
 from i18n import I18n, Translator
@@ -27,8 +27,6 @@ from storage.models import AnswerVote, UnansweredQuestion, User
 # Offered when the question matched nothing at all.
 POPULAR_TOPICS = ["threshold", "grant_chance", "deadlines", "quotas"]
 MAX_LOGGED_TEXT = 1000
-# Keys of 6 characters and a dot each, within Telegram's 64 bytes of callback data.
-MAX_SOURCE_KEYS = 8
 
 
 async def unknown_command(message: Message, t: Translator) -> None:
@@ -108,18 +106,6 @@ def feedback_keyboard(
     if answer is not None and add_sources_button(builder, t, answer):
         builder.adjust(2, 1)
     return builder.as_markup()
-
-
-def add_sources_button(builder: Keyboard, t: Translator, answer: Answer) -> bool:
-    """A "sources" button when the footer could not show them all; False if none needed."""
-    if not answer.hidden_sources:
-        return False
-    keys = [source.key for source in answer.public_sources][:MAX_SOURCE_KEYS]
-    builder.button(
-        text=t.plain("fixes.sources.button", count=len(answer.public_sources)),
-        callback_data=SourcesCb(keys=".".join(keys)),
-    )
-    return True
 
 
 async def show_sources(

@@ -75,7 +75,7 @@ async def answered(
     answer = knowledge.renderer.answer(
         route, today(settings), lang=t.lang, profile=profile_of(user)
     )
-    await send_long(send, answer.html, reply_markup=journey_end_keyboard(t))
+    await send_long(send, answer.html, reply_markup=journey_end_keyboard(t, answer=answer))
 
 
 def build_router() -> Router:

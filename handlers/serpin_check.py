@@ -33,7 +33,7 @@ async def show(
 ) -> None:
     await state.clear()
     answer = knowledge.topic_answer("serpin", t.lang, today(settings), profile_of(user))
-    await send_long(send, answer.html, reply_markup=journey_end_keyboard(t))
+    await send_long(send, answer.html, reply_markup=journey_end_keyboard(t, answer=answer))
 
 
 async def next_step(

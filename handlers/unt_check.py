@@ -348,7 +348,7 @@ async def finish(
     if topic == "threshold":
         extra.insert(0, (t.plain("unt.to_grant"), UntCb(action="to_grant")))
     extra[:0] = scores_buttons(t, answer, user)  # "show all", rural or city school
-    await send_long(send, answer.html, reply_markup=journey_end_keyboard(t, *extra))
+    await send_long(send, answer.html, reply_markup=journey_end_keyboard(t, *extra, answer=answer))
 
 
 async def after_result(
