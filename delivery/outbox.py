@@ -85,6 +85,7 @@ class Audience:
             region=data.get("region"),
             settlement=data.get("settlement"),
             user_ids=tuple(ids) if ids is not None else None,
+            watching=data.get("watching"),
         )
 
     def where(self) -> sa.ColumnElement[bool]:
