@@ -22,7 +22,7 @@ import yaml
 from pydantic import ValidationError
 from rapidfuzz import fuzz, process
 
-from knowledge.facts import Confidence, Provenance, Strict
+from knowledge.facts import Confidence, Localized, Provenance, Strict
 from knowledge.text import skeleton
 
 SCORES_DIR = "grant_scores"
@@ -104,7 +104,8 @@ class ScoreRow(NamedTuple):
 
 
 class SourceInfo(Strict):
-    name: str  # what a reader is shown: a page they can open
+    name: str  # the rows' provenance; the answer's footer finds its public page by it
+    title: Localized  # what a reader is shown under a scores answer, in their language
     compiled_by: str | None = None  # internal: who turned the lists into these rows
 
 
@@ -126,6 +127,7 @@ class GrantScores:
     universities: dict[int, UniversityInfo] = field(default_factory=dict)
     group_names: dict[str, str] = field(default_factory=dict)
     universities_provenance: Provenance | None = None
+    source_titles: dict[str, Localized] = field(default_factory=dict)  # by provenance source
     _by_group_year: dict[tuple[str, int], list[ScoreRow]] = field(default_factory=dict, init=False)
     _university_keys: dict[str, int] = field(default_factory=dict, init=False)
     _groups: frozenset[str] = field(default=frozenset(), init=False)
@@ -150,6 +152,10 @@ class GrantScores:
     @property
     def groups(self) -> list[str]:
         return sorted(self._groups)
+
+    def source_title(self, provenance: Provenance, lang: str) -> str:
+        title = self.source_titles.get(provenance.source)
+        return title.get(lang) if title is not None else provenance.source
 
     def has_group(self, code: str) -> bool:
         return code in self._groups
@@ -493,4 +499,5 @@ def load_grant_scores(directory: Path) -> GrantScores:
     with (folder / "groups.csv").open(encoding="utf-8", newline="") as handle:
         for line in csv.DictReader(handle):
             names.setdefault(line["code"], line["name"])
-    return GrantScores(tuple(rows), universities, names, meta.universities)
+    titles = {info.name: info.title for info in meta.sources.values()}
+    return GrantScores(tuple(rows), universities, names, meta.universities, titles)

@@ -29,7 +29,7 @@ async def test_a_free_text_question_gets_numbers_and_show_all_lists_every_univer
     text = _text(reply)
     assert "КазНУ — минимум 100, грантов: 82" in text
     assert "минимум по стране 100 (2025: 99, 2024: 110)" in text
-    assert "ориентир, а не гарантия" in text and "lists of grant holders" in text
+    assert "ориентир, а не гарантия" in text and "списки обладателей грантов" in text
 
     await stub.send_text(user, "passing score for B057 in 2025", language_code="en")
     short = await stub.next_reply(user)
