@@ -42,6 +42,8 @@ _KK_WORDS = {
     "turaly",
     "kimge",
     "ne",
+    "rahmet",
+    "sau",
 }
 _RU_WORDS = {
     "chto",

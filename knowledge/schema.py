@@ -349,6 +349,12 @@ TOPICS = (
     "programs",
     "paid_admission",
     "greeting",
+    # Everyday chat: short replies of their own, never the out-of-scope refusal.
+    "thanks",
+    "goodbye",
+    "acknowledgement",
+    "about_bot",
+    "human",
     "out_of_scope",
 )
 FIELD_NAMES = ("pedagogy", "law", "healthcare", "agriculture", "it", "national")
