@@ -95,6 +95,11 @@ def _answer_json(route: Any, answer: Any) -> dict[str, Any]:
     return {
         "topic": route.topic,
         "confidence": route.confidence,
+        # Which layer answered (rule, semantic, none) and why: the similarity to the nearest
+        # labelled example and the runner-up topics, so a wrong answer can be explained.
+        "layer": route.layer,
+        "similarity": route.similarity,
+        "runners_up": route.alternatives(),
         "lang": answer.lang,
         "entities": route.entities.as_dict(),
         "answer": answer.text,
@@ -107,24 +112,26 @@ def _cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
     import json
     from datetime import datetime
 
-    from knowledge.answers import AnswerRenderer
-    from knowledge.base import KnowledgeError, load_knowledge
-    from knowledge.router import Router
+    from knowledge.base import KnowledgeError
+    from knowledge.semantic import SemanticModelError
+    from knowledge.service import Knowledge
 
     try:
-        kb = load_knowledge()
+        knowledge = Knowledge()
     except KnowledgeError as exc:
         print(f"talapker: knowledge data: {exc}", file=sys.stderr)
         return 1
-    router, renderer = Router(kb), AnswerRenderer(kb)
+    except SemanticModelError as exc:
+        print(f"talapker: {exc}", file=sys.stderr)
+        return 1
     today = datetime.now(settings.tz).date()
     questions = [args.question] if args.question else (line.strip() for line in sys.stdin)
     out = sys.stdout
     for question in questions:
         if not question:
             continue
-        route = router.route(question, lang=None)
-        answer = renderer.answer(route, today, lang=args.lang)
+        route = knowledge.route(question, default_lang="ru")
+        answer = knowledge.renderer.answer(route, today, lang=args.lang)
         if args.json:
             out.write(json.dumps(_answer_json(route, answer), ensure_ascii=False) + "\n")
         else:
@@ -372,10 +379,20 @@ def _cmd_kb(settings: Settings, args: argparse.Namespace) -> int:
 
     if args.kb_command == "eval":
         from knowledge.evaluation import evaluate, format_report
+        from knowledge.router import Router
+        from knowledge.semantic import SemanticModelError
+        from knowledge.service import Knowledge
 
         try:
-            report = evaluate(load_knowledge(), Path(args.file))
-        except (KnowledgeError, OSError, ValueError) as exc:
+            if args.rules_only:
+                router = Router(load_knowledge())
+                report = evaluate(router.route, Path(args.file))
+            else:
+                knowledge = Knowledge()
+                report = evaluate(
+                    lambda q: knowledge.route(q, default_lang="ru"), Path(args.file)
+                )
+        except (KnowledgeError, SemanticModelError, OSError, ValueError) as exc:
             print(f"talapker: {exc}", file=sys.stderr)
             return 1
         print(format_report(report, show_errors=args.errors))
@@ -472,6 +489,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("file", help="TSV with columns lang, topic, question")
     evaluate.add_argument("--errors", action="store_true", help="list the misrouted questions")
+    evaluate.add_argument(
+        "--rules-only", action="store_true", help="the keyword rules alone, without the examples"
+    )
     kb.set_defaults(handler=_cmd_kb)
 
     ask = sub.add_parser("ask", help="answer a question (or one per line from stdin)")

@@ -132,14 +132,23 @@ class Route:
     entities: Entities
     scores: dict[str, float] = field(default_factory=dict)
     text: str = ""
+    # Which layer decided: "rule" (keywords), "semantic" (examples, knowledge/semantic.py) or
+    # "none" (neither is sure: the bot says so and offers `alternatives`).
+    layer: str = "rule"
+    # Cosine similarity to the nearest example of the topic, when the examples were consulted.
+    similarity: float | None = None
 
     @property
     def is_confident(self) -> bool:
+        if self.layer != "rule":
+            return self.layer == "semantic"
         return self.confidence >= LOW_CONFIDENCE
 
     def alternatives(self, count: int = 3) -> list[str]:
         ranked = sorted(self.scores, key=lambda t: -self.scores[t])
-        return [t for t in ranked if t != self.topic and self.scores[t] > 0][:count]
+        return [
+            t for t in ranked if t not in (self.topic, "out_of_scope") and self.scores[t] > 0
+        ][:count]
 
 
 def _compile(phrases: Iterable[str]) -> list[tuple[str, ...]]:

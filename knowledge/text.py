@@ -105,6 +105,36 @@ def words(text: str) -> list[str]:
     return _WORD.findall(skeleton(text))
 
 
+# One spelling for words people write several ways (after the skeleton): the test is ЕНТ in
+# Russian, ҰБТ in Kazakh, UNT or ENT in English; chat shortens and misspells the rest.
+_SYNONYMS = {
+    "ubt": "ent",
+    "unt": "ent",
+    "skoka": "skolko",
+    "skolka": "skolko",
+    "shto": "chto",
+    "sho": "chto",
+    "che": "chto",
+    "nado": "nuzhno",
+    "kanca": "kansha",
+    "pls": "please",
+    "plz": "please",
+    "pozhalusta": "pozhaluista",
+    "grand": "grant",
+    "granty": "grant",
+    "balov": "bal",
+    "bala": "bal",
+    "baly": "bal",
+    "points": "bal",
+    "score": "bal",
+}
+
+
+def match_text(text: str) -> str:
+    """The folded words of a text with one spelling per synonym, for example matching."""
+    return " ".join(_SYNONYMS.get(word, word) for word in words(text))
+
+
 # ------------------------------------------------------------------------------ entities
 _NUMBER = re.compile(r"(?<![\w.])(\d{1,4})(?![\d.,]\d)")
 _GROUP_CODE = re.compile(r"(?<![A-Za-zА-Яа-я0-9])[BbВв]\s?-?\s?(\d{3})(?!\d)")
