@@ -54,6 +54,7 @@ from storage.db import Database
 from storage.fsm_storage import SQLModelStorage
 from storage.isolation import KeyedLockIsolation
 from storage.models import AuditEntry
+from storage.taught import latest_taught_id, taught_examples
 
 logger = logging.getLogger("talapker")
 
@@ -222,6 +223,8 @@ class TalapkerApp:
         knowledge = Knowledge(settings.knowledge_dir)
         database = Database(settings.database_url)
         await database.upgrade()
+        async with database.session() as db_session:
+            await knowledge.set_taught_async(await taught_examples(db_session))
         i18n = I18n()
         bot = create_bot(settings, session)
         metrics = Metrics()
@@ -299,8 +302,18 @@ class TalapkerApp:
             )
             return int(result.scalar_one() or 0)
 
+    async def _latest_taught(self) -> int:
+        async with self.database.session() as session:
+            return await latest_taught_id(session)
+
+    async def sync_taught(self) -> None:
+        """Questions staff taught in any process join this process's example index."""
+        async with self.database.session() as session:
+            await self.knowledge.set_taught_async(await taught_examples(session))
+
     async def _sync_knowledge(self) -> None:
         seen = await self._latest_reload()
+        taught = await self._latest_taught()
         while True:
             await asyncio.sleep(KNOWLEDGE_SYNC_SECONDS)
             try:
@@ -309,6 +322,11 @@ class TalapkerApp:
                     seen = latest
                     self.reminders.kb = self.knowledge.reload()
                     logger.info("knowledge base reloaded after /reload_kb elsewhere")
+                latest_taught = await self._latest_taught()
+                if latest_taught != taught:
+                    taught = latest_taught
+                    await self.sync_taught()
+                    logger.info("taught examples synced")
             except asyncio.CancelledError:
                 raise
             except Exception:  # a broken file or a database hiccup: keep the old data, retry

@@ -389,9 +389,7 @@ def _cmd_kb(settings: Settings, args: argparse.Namespace) -> int:
                 report = evaluate(router.route, Path(args.file))
             else:
                 knowledge = Knowledge()
-                report = evaluate(
-                    lambda q: knowledge.route(q, default_lang="ru"), Path(args.file)
-                )
+                report = evaluate(lambda q: knowledge.route(q, default_lang="ru"), Path(args.file))
         except (KnowledgeError, SemanticModelError, OSError, ValueError) as exc:
             print(f"talapker: {exc}", file=sys.stderr)
             return 1
@@ -439,6 +437,66 @@ def _cmd_scores(settings: Settings, args: argparse.Namespace) -> int:
         print(json.dumps(rows_as_dicts(kb.grant_scores, view), ensure_ascii=False, indent=1))
     else:
         print(format_text(view))
+    return 0
+
+
+def _cmd_examples(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from knowledge.base import DEFAULT_DATA_DIR
+    from knowledge.schema import TOPICS
+    from knowledge.semantic import (
+        EXAMPLES_FILE,
+        VECTORS_FILE,
+        SemanticModelError,
+        VectorStore,
+        keyword_examples,
+        read_examples,
+        shared_embedder,
+        vector_store,
+        write_examples,
+    )
+
+    if args.examples_command == "export":
+        from storage.db import Database
+        from storage.taught import taught_examples
+
+        async def load() -> list[Any]:
+            database = Database(settings.database_url)
+            await database.upgrade()
+            try:
+                async with database.session() as session:
+                    return await taught_examples(session)
+            finally:
+                await database.dispose()
+
+        taught = asyncio.run(load())
+        target = Path(args.file)
+        try:
+            kept = read_examples(target, TOPICS) if target.exists() else []
+        except (OSError, ValueError, KeyError) as exc:
+            print(f"talapker: {target}: {exc}", file=sys.stderr)
+            return 1
+        written = write_examples(target, [*kept, *taught])
+        print(f"{len(taught)} taught examples; {target} now holds {written} examples")
+        if target.resolve().parent == DEFAULT_DATA_DIR.resolve():
+            print("run `talapker examples embed` before committing (it refreshes the vectors)")
+        return 0
+    # embed: the vectors shipped beside the examples, so a process does not embed them at start
+    from knowledge.base import load_knowledge
+
+    directory = Path(args.data) if args.data else DEFAULT_DATA_DIR
+    try:
+        examples = read_examples(directory / EXAMPLES_FILE, TOPICS)
+        examples += keyword_examples(load_knowledge(directory).router.topics)
+        embedder = shared_embedder()
+    except (OSError, ValueError, KeyError, SemanticModelError) as exc:
+        print(f"talapker: {exc}", file=sys.stderr)
+        return 1
+    texts = list(dict.fromkeys(e.text for e in examples))
+    matrix = vector_store(None).matrix(texts, embedder)
+    VectorStore.save(directory / VECTORS_FILE, texts, matrix)
+    print(f"{len(texts)} example vectors written to {directory / VECTORS_FILE}")
     return 0
 
 
@@ -493,6 +551,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--rules-only", action="store_true", help="the keyword rules alone, without the examples"
     )
     kb.set_defaults(handler=_cmd_kb)
+
+    examples = sub.add_parser("examples", help="the labelled questions behind question matching")
+    examples_sub = examples.add_subparsers(dest="examples_command", required=True)
+    export = examples_sub.add_parser(
+        "export", help="merge the questions staff taught (database) into an examples file"
+    )
+    export.add_argument(
+        "file",
+        nargs="?",
+        default="knowledge/data/examples.tsv",
+        help="TSV with columns lang, topic, question (default: knowledge/data/examples.tsv)",
+    )
+    embed = examples_sub.add_parser(
+        "embed", help="recompute the example vectors shipped with the data (after editing)"
+    )
+    embed.add_argument("--data", help="data folder (default: the shipped data)")
+    examples.set_defaults(handler=_cmd_examples)
 
     ask = sub.add_parser("ask", help="answer a question (or one per line from stdin)")
     ask.add_argument("question", nargs="?", help="the question; omit to read questions from stdin")
@@ -600,6 +675,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(settings, args))
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        from knowledge.semantic import SemanticModelError  # numpy only when it is needed
+
+        if not isinstance(exc, SemanticModelError):
+            raise
+        # Never a bot that quietly answers by keywords only.
+        print(f"talapker: cannot start: {exc}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -51,6 +51,13 @@ class TopicCb(CallbackData, prefix="topic"):
     lang: Literal["kk", "ru", "en"]
 
 
+class TeachCb(CallbackData, prefix="teach"):
+    """Staff label an unanswered question; topic "*" opens the list of every topic."""
+
+    question_id: int
+    topic: str
+
+
 class PairCb(CallbackData, prefix="pair"):
     pair: str  # subject ids joined with "+", e.g. "mathematics+informatics"
 

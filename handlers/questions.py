@@ -9,7 +9,7 @@ from contextlib import suppress
 from aiogram import Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.methods import SendMessage
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyParameters
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.callbacks import FeedbackCb, SourcesCb, TopicCb
@@ -20,6 +20,7 @@ from handlers.scores import with_scores_buttons
 from handlers.settings import HandlerSettings
 from i18n import I18n, Translator
 from knowledge.answers import Answer
+from knowledge.router import detect_language
 from knowledge.schema import TOPICS
 from knowledge.service import Knowledge
 from storage.models import AnswerVote, UnansweredQuestion, User
@@ -44,7 +45,7 @@ async def question(
     raw_state: str | None = None,
 ) -> SendMessage:
     assert message.text is not None
-    route, answer = knowledge.ask(
+    route, answer = await knowledge.ask_async(
         message.text, today(settings), default_lang=lang, profile=profile_of(user)
     )
     t = i18n.translator(answer.lang)
@@ -52,7 +53,15 @@ async def question(
     still_open = "\n\n" + t("ask.step_still_open") if raw_state else ""
     if route.is_confident:
         markup = with_scores_buttons(feedback_keyboard(t, route.topic, answer), t, answer, user)
-        return await reply_long(message, answer.html + still_open, reply_markup=markup)
+        return await reply_long(
+            message,
+            answer.html + still_open,
+            reply_markup=markup,
+            # The answer quotes the question, so a 👎 on it can queue the question for staff.
+            reply_parameters=ReplyParameters(
+                message_id=message.message_id, allow_sending_without_reply=True
+            ),
+        )
     session.add(
         UnansweredQuestion(
             text=message.text[:MAX_LOGGED_TEXT],
@@ -128,6 +137,18 @@ async def vote(
         await callback.answer(t.plain("errors.stale_button"), show_alert=True)
         return
     session.add(AnswerVote(topic=callback_data.topic, lang=t.lang, helpful=callback_data.helpful))
+    asked = callback.message.reply_to_message if isinstance(callback.message, Message) else None
+    if not callback_data.helpful and asked is not None and asked.text:
+        # A 👎 puts the question in the staff's teaching queue (still without who asked).
+        session.add(
+            UnansweredQuestion(
+                text=asked.text[:MAX_LOGGED_TEXT],
+                lang=detect_language(asked.text, default=t.lang),
+                topic_guess=callback_data.topic,
+                confidence=0.0,
+                reason="downvoted",
+            )
+        )
     await callback.answer(t.plain("feedback.thanks"))
     if isinstance(callback.message, Message):
         # One vote per answer: the buttons go once pressed.

@@ -146,9 +146,9 @@ class Route:
 
     def alternatives(self, count: int = 3) -> list[str]:
         ranked = sorted(self.scores, key=lambda t: -self.scores[t])
-        return [
-            t for t in ranked if t not in (self.topic, "out_of_scope") and self.scores[t] > 0
-        ][:count]
+        return [t for t in ranked if t not in (self.topic, "out_of_scope") and self.scores[t] > 0][
+            :count
+        ]
 
 
 def _compile(phrases: Iterable[str]) -> list[tuple[str, ...]]:

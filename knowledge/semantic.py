@@ -267,9 +267,7 @@ def _softmax(values: np.ndarray, temperature: float) -> np.ndarray:
 
 # ------------------------------------------------------------------------------ the index
 class SemanticIndex:
-    def __init__(
-        self, examples: Sequence[Example], embedder: Embedder, store: VectorStore
-    ) -> None:
+    def __init__(self, examples: Sequence[Example], embedder: Embedder, store: VectorStore) -> None:
         self.examples = list(examples)
         self.embedder = embedder
         self.topics = sorted({e.topic for e in self.examples})
@@ -277,9 +275,7 @@ class SemanticIndex:
         self.vectors = store.matrix(texts, embedder)
         self.labels = np.array([self.topics.index(e.topic) for e in self.examples])
         self.char = CharNgramClassifier(texts, [e.topic for e in self.examples], self.topics)
-        self._taught = {
-            match_text(e.text): e.topic for e in self.examples if e.source == "taught"
-        }
+        self._taught = {match_text(e.text): e.topic for e in self.examples if e.source == "taught"}
 
     def taught_topic(self, text: str) -> str | None:
         """A question staff taught word for word (after folding) is answered as taught."""

@@ -95,6 +95,24 @@ class UnansweredQuestion(SQLModel, table=True):
     topic_guess: str = Field(max_length=32)
     confidence: float
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    # "unsure" (the bot said so) or "downvoted" (answered, and the asker pressed 👎).
+    reason: str = Field(
+        default="unsure", max_length=16, sa_column_kwargs={"server_default": "unsure"}
+    )
+
+
+class TaughtExample(SQLModel, table=True):
+    """A question staff labelled with its topic (or "out_of_scope") from the unanswered list.
+    Every process adds these to its example index; `talapker examples export` writes them to a
+    data file for the repository."""
+
+    __tablename__ = "taught_examples"
+
+    id: int | None = Field(default=None, primary_key=True)
+    text: str = Field(max_length=1000)
+    lang: str = Field(max_length=2)
+    topic: str = Field(max_length=32)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class AnswerVote(SQLModel, table=True):

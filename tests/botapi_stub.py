@@ -62,6 +62,7 @@ class StubBotAPI:
         self.webhook: dict[str, Any] | None = None
         self._replies_read: dict[int, int] = {}
         self._app_languages: dict[int, str] = {}
+        self._user_messages: dict[tuple[int, int], dict[str, Any]] = {}
         # Misbehaviour knobs.
         self.blocked_chats: set[int] = set()
         self.bad_request_chats: set[int] = set()
@@ -127,6 +128,7 @@ class StubBotAPI:
                 command = text.split()[0]
                 message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
         message |= extra
+        self._user_messages[(user_id, message["message_id"])] = message
         return {"update_id": self.next_update_id(), "message": message}
 
     def callback_update(
@@ -383,7 +385,17 @@ class StubBotAPI:
             and "inline_keyboard" in params["reply_markup"]
         ):
             message["reply_markup"] = params["reply_markup"]
+        reply_to = params.get("reply_parameters") or {}
+        replied = self._user_message(chat_id, reply_to.get("message_id"))
+        if replied is not None:
+            # Like Telegram: a reply carries the message it answers (and a callback on it too).
+            message["reply_to_message"] = replied
         return message
+
+    def _user_message(self, chat_id: Any, message_id: Any) -> dict[str, Any] | None:
+        if not isinstance(chat_id, int) or not isinstance(message_id, int):
+            return None
+        return self._user_messages.get((chat_id, message_id))
 
     def _result(self, method: str, params: dict[str, Any]) -> Any:
         if method == "getme":
