@@ -36,6 +36,9 @@ from knowledge.text import Entities
 
 # One thread: the model handle takes one embedding at a time anyway, and a second thread would
 # only compete with the event loop for the same two cores.
+# Keyword routes at least this confident are answered without the examples; below it, down to
+# the router's LOW_CONFIDENCE, the examples are asked and win when they are sure.
+RULES_TRUSTED = 0.7
 _SEMANTIC_EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="semantic")
 
 
@@ -170,7 +173,7 @@ class Knowledge:
 def _needs_examples(rule: Route, loaded: _Loaded, text: str) -> bool:
     if loaded.semantic.taught_topic(text) is not None:
         return True  # staff taught this very question: their answer beats the keywords
-    if rule.is_confident and rule.topic != "out_of_scope":
+    if rule.topic != "out_of_scope" and rule.confidence >= RULES_TRUSTED:
         return False
     return worth_embedding(text)
 
@@ -191,8 +194,13 @@ def _decide(rule: Route, index: SemanticIndex, match: SemanticMatch) -> Route:
         if taught == "out_of_scope":
             return routed(taught, 0.0, "none")
         return dataclasses.replace(routed(taught, 1.0, "semantic"), similarity=1.0)
-    if match.accepted and match.topic != "out_of_scope":
+    if match.accepted:
+        if match.topic == "out_of_scope":
+            return routed(match.topic, 0.0, "none")
         return routed(match.topic, match.confidence, "semantic")
-    if match.off_topic:
+    if rule.is_confident and rule.topic != "out_of_scope":
+        return rule  # the examples are not sure either way: the keywords' answer stands
+    off_topic_words = rule.topic == "out_of_scope" and rule.confidence > 0
+    if match.off_topic or off_topic_words:
         return routed("out_of_scope", 0.0, "none")
     return routed(match.topic, match.confidence, "none")
