@@ -478,7 +478,7 @@ def _cmd_examples(settings: Settings, args: argparse.Namespace) -> int:
             print(f"talapker: {target}: {exc}", file=sys.stderr)
             return 1
         written = write_examples(target, [*kept, *taught])
-        print(f"{len(taught)} taught examples; {target} now holds {written} examples")
+        print(f"taught examples: {len(taught)}; examples in {target}: {written}")
         if target.resolve().parent == DEFAULT_DATA_DIR.resolve():
             print("run `talapker examples embed` before committing (it refreshes the vectors)")
         return 0

@@ -275,7 +275,11 @@ class SemanticIndex:
         self.vectors = store.matrix(texts, embedder)
         self.labels = np.array([self.topics.index(e.topic) for e in self.examples])
         self.char = CharNgramClassifier(texts, [e.topic for e in self.examples], self.topics)
-        self._taught = {match_text(e.text): e.topic for e in self.examples if e.source == "taught"}
+        self._taught = {
+            match_text(e.text): e.topic
+            for e in self.examples
+            if e.source == "taught" and worth_embedding(e.text)
+        }
 
     def taught_topic(self, text: str) -> str | None:
         """A question staff taught word for word (after folding) is answered as taught."""
