@@ -6,15 +6,23 @@ Runs every question of tests/data/questions.tsv through Router.route and AnswerR
 several rounds, and prints percentiles of the per-question time, with a baseline alongside:
 the same loop doing only the text normalisation (skeleton), so the ratio shows what routing
 and rendering cost on top of reading the text. Then the passing-score answers alone (the
-issue-15 questions and UNT-check outlooks over every common pair, the widest lists). Last lines:
-route_p50_ms=<x> route_p99_ms=<y>
+issue-15 questions and UNT-check outlooks over every common pair, the widest lists).
+
+Then the whole chain as the bot runs it (knowledge.service.Knowledge: rules, and the example
+index with multilingual-e5-small when the rules are unsure) over the dev set, the fresh set and
+the calibration set, with the embedding cache emptied before every question so each semantic
+match pays for its embedding: percentiles for rule hits and semantic matches separately, and
+the peak RSS of the process with the model loaded. Last lines:
 scores_p50_ms=<x> scores_p99_ms=<y>
+route_p50_ms=<x> route_p99_ms=<y> rule_p99_ms=<r> semantic_p50_ms=<s> semantic_p99_ms=<t>
+peak_rss_mb=<m>
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import resource
 import statistics
 import sys
 import time
@@ -27,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 from knowledge.answers import AnswerRenderer  # noqa: E402
 from knowledge.base import load_knowledge  # noqa: E402
 from knowledge.router import Route, Router  # noqa: E402
+from knowledge.service import Knowledge  # noqa: E402
 from knowledge.text import Entities, skeleton  # noqa: E402
 
 SCORE_QUESTIONS = [
@@ -87,7 +96,6 @@ def main() -> None:
         f"route+render p50 {p50:.3f} ms, p90 {p90:.3f} ms, p99 {p99:.3f} ms, max {slowest:.3f} ms"
     )
     print(f"baseline (text normalisation only) p50 {base50:.4f} ms; ratio {ratio:.0f}x")
-    print(f"route_p50_ms={p50:.3f} route_p99_ms={p99:.3f}")
 
     # The UNT check's outlook: a total and a pair, every group the pair opens, rural too.
     outlooks = [
@@ -108,6 +116,43 @@ def main() -> None:
     s50, s99 = statistics.median(scores), percentile(scores, 0.99)
     print(f"passing-score answers: {len(scores)}; p50 {s50:.3f} ms, p99 {s99:.3f} ms")
     print(f"scores_p50_ms={s50:.3f} scores_p99_ms={s99:.3f}")
+
+    chain_questions = list(questions)
+    for name in ("fresh_1.tsv", "calibration.tsv"):
+        with (ROOT / "tests" / "data" / name).open(encoding="utf-8") as handle:
+            chain_questions += [row["question"] for row in csv.DictReader(handle, delimiter="\t")]
+    started = time.perf_counter()
+    knowledge = Knowledge()
+    chain_load_ms = (time.perf_counter() - started) * 1000
+    by_layer: dict[str, list[float]] = {"rule": [], "semantic": []}
+    for _ in range(max(1, args.rounds // 2)):
+        for question in chain_questions:
+            knowledge.embedder._cache.clear()  # every semantic match embeds its question
+            t0 = time.perf_counter()
+            route, _ = knowledge.ask(question, today, default_lang="ru")
+            elapsed = (time.perf_counter() - t0) * 1000
+            # "none" means the examples were asked and were not sure: the same cost.
+            by_layer["rule" if route.layer == "rule" else "semantic"].append(elapsed)
+    rule, semantic = by_layer["rule"], by_layer["semantic"]
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"whole chain: {len(chain_questions)} questions; "
+        f"knowledge + model load {chain_load_ms:.0f} ms"
+    )
+    print(
+        f"rule hits: {len(rule)}, p50 {statistics.median(rule):.3f} ms, "
+        f"p99 {percentile(rule, 0.99):.3f} ms"
+    )
+    print(
+        f"semantic matches: {len(semantic)}, p50 {statistics.median(semantic):.2f} ms, "
+        f"p99 {percentile(semantic, 0.99):.2f} ms"
+    )
+    print(f"peak RSS with the model loaded: {rss_mb:.0f} MB")
+    print(
+        f"route_p50_ms={p50:.3f} route_p99_ms={p99:.3f} rule_p99_ms={percentile(rule, 0.99):.3f} "
+        f"semantic_p50_ms={statistics.median(semantic):.2f} "
+        f"semantic_p99_ms={percentile(semantic, 0.99):.2f} peak_rss_mb={rss_mb:.0f}"
+    )
 
 
 if __name__ == "__main__":

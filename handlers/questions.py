@@ -28,6 +28,7 @@ from storage.models import AnswerVote, UnansweredQuestion, User
 # Offered when the question matched nothing at all.
 POPULAR_TOPICS = ["threshold", "grant_chance", "deadlines", "quotas"]
 MAX_LOGGED_TEXT = 1000
+NOT_RATED = frozenset({"thanks", "goodbye", "acknowledgement"})
 
 
 async def unknown_command(message: Message, t: Translator) -> None:
@@ -56,7 +57,8 @@ async def question(
         return await reply_long(
             message,
             answer.html + still_open,
-            reply_markup=markup,
+            # "Thanks", "bye" and "ok" are not answers anyone would rate.
+            reply_markup=None if route.topic in NOT_RATED else markup,
             # The answer quotes the question, so a 👎 on it can queue the question for staff.
             reply_parameters=ReplyParameters(
                 message_id=message.message_id, allow_sending_without_reply=True

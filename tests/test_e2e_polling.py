@@ -180,7 +180,7 @@ async def test_bad_input_gets_a_friendly_answer_in_the_users_language(
 
     # Markup in user text is never echoed back as markup; the question is still answered,
     # in the language it was written in.
-    await stub.send_text(503, "<b>hi</b> & bye")
+    await stub.send_text(503, "<b>hi</b> & hello there")
     reply = await stub.next_reply(503)
     assert reply["text"].startswith("👋 Hello!") and "<b>hi</b>" not in reply["text"]
 
