@@ -131,8 +131,8 @@ def main() -> None:
             t0 = time.perf_counter()
             route, _ = knowledge.ask(question, today, default_lang="ru")
             elapsed = (time.perf_counter() - t0) * 1000
-            # "none" means the examples were asked and were not sure: the same cost.
-            by_layer["rule" if route.layer == "rule" else "semantic"].append(elapsed)
+            # A similarity means the examples were asked (whoever answered in the end).
+            by_layer["rule" if route.similarity is None else "semantic"].append(elapsed)
     rule, semantic = by_layer["rule"], by_layer["semantic"]
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(

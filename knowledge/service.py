@@ -199,7 +199,8 @@ def _decide(rule: Route, index: SemanticIndex, match: SemanticMatch) -> Route:
             return routed(match.topic, 0.0, "none")
         return routed(match.topic, match.confidence, "semantic")
     if rule.is_confident and rule.topic != "out_of_scope":
-        return rule  # the examples are not sure either way: the keywords' answer stands
+        # The examples are not sure either way: the keywords' answer stands.
+        return dataclasses.replace(rule, similarity=match.similarity)
     off_topic_words = rule.topic == "out_of_scope" and rule.confidence > 0
     if match.off_topic or off_topic_words:
         return routed("out_of_scope", 0.0, "none")
