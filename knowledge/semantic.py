@@ -44,6 +44,7 @@ PERCEPTRON_EPOCHS = 12
 # (`python -m knowledge.semantic calibrate`); see the README.
 CHAR_WEIGHT = 0.3
 E5_TEMPERATURE = 0.02
+CHAR_TEMPERATURE = 0.1
 ACCEPT = 0.5  # at or above: the semantic layer answers
 DECLINE_SIMILARITY = 0.84  # below, with nothing accepted: off-topic, declined
 TOP_NEIGHBOURS = 3
@@ -294,7 +295,7 @@ class SemanticIndex:
         per_topic = np.full(len(self.topics), -1.0, dtype=np.float32)
         np.maximum.at(per_topic, self.labels, similarities)
         e5 = _softmax(per_topic, E5_TEMPERATURE)
-        char = _softmax(self.char.scores(text), 0.1)
+        char = _softmax(self.char.scores(text), CHAR_TEMPERATURE)
         mixed = CHAR_WEIGHT * char + (1 - CHAR_WEIGHT) * e5
         best = int(np.argmax(mixed))
         in_topic = np.where(self.labels == best, similarities, -1.0)

@@ -99,7 +99,8 @@ def test_everyday_chat_gets_a_friendly_reply_not_the_refusal(text: str, topic: s
 
 def test_how_people_type_is_understood() -> None:
     cases = [
-        ("skolko nado ballov na ent chtoby postupit", {"threshold", "grant_chance"}),
+        ("skolko ballov nuzhno na grant po medicine", {"grant_chance"}),  # Russian, Latin
+        ("kogda mozhno podat zayavku na grant", {"deadlines"}),
         ("ubt qansha suraq", {"unt_format"}),
         ("медицинага шекти балл канша", {"threshold"}),  # Kazakh without its letters
         ("how many points is the UNT out of?", {"unt_format", "threshold"}),
