@@ -18,7 +18,6 @@ import csv
 import hashlib
 import logging
 import math
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -146,7 +145,7 @@ def shared_embedder() -> Embedder:
     global _shared
     with _shared_lock:
         if _shared is None:
-            _shared = Embedder(threads=int(os.environ.get("EMBED_THREADS", "1")))
+            _shared = Embedder()
         return _shared
 
 
