@@ -1,7 +1,7 @@
 """taught examples; why a question is in the unanswered list
 
 Revision ID: 0010_taught_examples
-Revises: 0011_calendar_expected
+Revises: 0009_calendar_expected
 Create Date: 2026-12-03 08:45:00.000000
 """
 
@@ -13,10 +13,8 @@ from alembic import op
 
 import storage.models
 
-# Assigned down_revision "0008"; chained after 0011_calendar_expected, which reached main first
-# (two heads would stop every `db upgrade`).
 revision: str = "0010_taught_examples"
-down_revision: str | None = "0011_calendar_expected"
+down_revision: str | None = "0009_calendar_expected"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

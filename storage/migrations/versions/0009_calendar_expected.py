@@ -1,6 +1,6 @@
 """calendar: expected dates (basis) and watches for their announcement
 
-Revision ID: 0011_calendar_expected
+Revision ID: 0009_calendar_expected
 Revises: 0008
 Create Date: 2026-12-03 08:40:00
 """
@@ -13,7 +13,7 @@ from alembic import op
 
 import storage.models
 
-revision: str = "0011_calendar_expected"
+revision: str = "0009_calendar_expected"
 down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
