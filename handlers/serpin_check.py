@@ -4,7 +4,6 @@ they are unknown (and stores the answers), then shows eligibility and where one 
 from __future__ import annotations
 
 from aiogram import F, Router
-from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery
@@ -13,6 +12,7 @@ from handlers.callbacks import MenuCb, RegionCb, SettlementCb
 from handlers.common import Send, profile_of, send_long, sender, today
 from handlers.keyboards import journey_end_keyboard, region_keyboard, settlement_keyboard
 from handlers.settings import HandlerSettings
+from handlers.wizard import Steps, ask, refuse_stale
 from i18n import Translator
 from knowledge.service import Knowledge
 from storage.models import Settlement, User
@@ -45,14 +45,11 @@ async def next_step(
     settings: HandlerSettings,
 ) -> None:
     if user.region is None:
-        await state.set_state(SerpinCheck.region)
-        await send(
-            t("serpin_check.region_prompt"),
-            reply_markup=region_keyboard(t.lang, None, knowledge.kb.regions.regions),
-        )
+        markup = region_keyboard(t.lang, None, knowledge.kb.regions.regions)
+        await ask(send, state, SerpinCheck.region, t("serpin_check.region_prompt"), markup)
     elif user.settlement is None:
-        await state.set_state(SerpinCheck.settlement)
-        await send(t("settlement.prompt"), reply_markup=settlement_keyboard(t, None))
+        markup = settlement_keyboard(t, None)
+        await ask(send, state, SerpinCheck.settlement, t("settlement.prompt"), markup)
     else:
         await show(send, state, user, t, knowledge, settings)
 
@@ -79,7 +76,7 @@ async def chose_region(
 ) -> None:
     region = knowledge.kb.region(callback_data.code)
     if region is None:
-        await callback.answer(t.plain("errors.stale_button"), show_alert=True)
+        await refuse_stale(callback, t)
         return
     user.region = region.code
     if region.kind == "city":
@@ -101,10 +98,8 @@ async def chose_settlement(
 
 
 def build_router() -> Router:
-    router = Router(name="serpin_check")
-    router.callback_query.register(start, MenuCb.filter(F.action == "serpin"))
-    router.callback_query.register(chose_region, StateFilter(SerpinCheck.region), RegionCb.filter())
-    router.callback_query.register(
-        chose_settlement, StateFilter(SerpinCheck.settlement), SettlementCb.filter()
-    )
-    return router
+    steps = Steps("serpin_check")
+    steps.entry(start, MenuCb.filter(F.action == "serpin"))
+    steps.pressed(SerpinCheck.region, chose_region, RegionCb.filter())
+    steps.pressed(SerpinCheck.settlement, chose_settlement, SettlementCb.filter())
+    return steps.router

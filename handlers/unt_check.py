@@ -12,17 +12,16 @@ from collections import Counter
 from typing import Any
 
 from aiogram import F, Router
-from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from handlers.callbacks import MenuCb, PairCb, TargetCb, UntCb
 from handlers.common import Send, profile_of, send_long, sender, today
-from handlers.filters import NOT_A_QUESTION, NOT_COMMAND, TEXT
 from handlers.keyboards import Keyboard, journey_end_keyboard
 from handlers.scores import scores_buttons
 from handlers.settings import HandlerSettings
+from handlers.wizard import Steps, ask, refuse_stale
 from i18n import Translator
 from knowledge.base import KnowledgeBase
 from knowledge.router import Route
@@ -98,9 +97,8 @@ def target_keyboard(
 async def begin(
     send: Send, state: FSMContext, t: Translator, knowledge: Knowledge, mode: str
 ) -> None:
-    await state.set_state(UntCheck.pair)
     await state.set_data({"mode": mode})
-    await send(t("unt.pair_prompt"), reply_markup=pair_keyboard(knowledge.kb, t))
+    await ask(send, state, UntCheck.pair, t("unt.pair_prompt"), pair_keyboard(knowledge.kb, t))
 
 
 async def start_from_menu(
@@ -127,8 +125,8 @@ async def ask_scores(send: Send, state: FSMContext, t: Translator, knowledge: Kn
         names = names * 2
     builder = Keyboard()
     builder.button(text=t.plain("unt.one_by_one"), callback_data=UntCb(action="one_by_one"))
-    await state.set_state(UntCheck.scores)
-    await send(t("unt.scores_prompt", p1=names[0], p2=names[1]), reply_markup=builder.as_markup())
+    prompt = t("unt.scores_prompt", p1=names[0], p2=names[1])
+    await ask(send, state, UntCheck.scores, prompt, builder.as_markup())
 
 
 async def chose_pair(
@@ -140,7 +138,7 @@ async def chose_pair(
 ) -> None:
     pair = callback_data.pair.split("+")
     if not all(knowledge.kb.subject(s) for s in pair) or len(pair) not in (1, 2):
-        await callback.answer(t.plain("errors.stale_button"), show_alert=True)
+        await refuse_stale(callback, t)
         return
     await state.update_data(pair=pair)
     await ask_scores(sender(callback), state, t, knowledge)
@@ -205,7 +203,6 @@ async def one_by_one(
     callback: CallbackQuery, state: FSMContext, t: Translator, knowledge: Knowledge
 ) -> None:
     await state.update_data(parts=[])
-    await state.set_state(UntCheck.part)
     await ask_part(sender(callback), state, t, knowledge)
 
 
@@ -214,9 +211,8 @@ async def ask_part(send: Send, state: FSMContext, t: Translator, knowledge: Know
     index = len(data.get("parts", []))
     part = PART_IDS[index]
     maximum = next(p.max_points.value for p in knowledge.kb.unt.parts if p.id == part)
-    await send(
-        t("unt.part_prompt", part=part_name(knowledge.kb, part, data["pair"], t.lang), max=maximum)
-    )
+    name = part_name(knowledge.kb, part, data["pair"], t.lang)
+    await ask(send, state, UntCheck.part, t("unt.part_prompt", part=name, max=maximum))
 
 
 async def typed_part(
@@ -252,10 +248,8 @@ async def ask_target(
     send: Send, state: FSMContext, t: Translator, knowledge: Knowledge, page: int = 0
 ) -> None:
     data = await state.get_data()
-    await state.set_state(UntCheck.target)
-    await send(
-        t("unt.target_prompt"), reply_markup=target_keyboard(knowledge.kb, t, data["pair"], page)
-    )
+    markup = target_keyboard(knowledge.kb, t, data["pair"], page)
+    await ask(send, state, UntCheck.target, t("unt.target_prompt"), markup)
 
 
 async def typed_target(
@@ -296,7 +290,7 @@ async def chose_target(
     kb = knowledge.kb
     if callback_data.kind == "page":
         if not callback_data.value.isdigit():
-            await callback.answer(t.plain("errors.stale_button"), show_alert=True)
+            await refuse_stale(callback, t)
             return
         await ask_target(sender(callback), state, t, knowledge, page=int(callback_data.value))
         return
@@ -306,7 +300,7 @@ async def chose_target(
         else callback_data.value in FIELDS
     )
     if not valid:
-        await callback.answer(t.plain("errors.stale_button"), show_alert=True)
+        await refuse_stale(callback, t)
         return
     target = (
         {"group": callback_data.value}
@@ -384,26 +378,12 @@ async def after_result(
 
 
 def build_router() -> Router:
-    router = Router(name="unt_check")
-    router.callback_query.register(start_from_menu, MenuCb.filter(F.action.in_({"unt", "grant"})))
-    router.callback_query.register(chose_pair, StateFilter(UntCheck.pair), PairCb.filter())
-    router.message.register(
-        typed_pair, StateFilter(UntCheck.pair), TEXT, NOT_COMMAND, NOT_A_QUESTION
-    )
-    router.callback_query.register(
-        one_by_one, StateFilter(UntCheck.scores), UntCb.filter(F.action == "one_by_one")
-    )
-    router.message.register(
-        typed_scores, StateFilter(UntCheck.scores), TEXT, NOT_COMMAND, NOT_A_QUESTION
-    )
-    router.message.register(
-        typed_part, StateFilter(UntCheck.part), TEXT, NOT_COMMAND, NOT_A_QUESTION
-    )
-    router.callback_query.register(chose_target, StateFilter(UntCheck.target), TargetCb.filter())
-    router.message.register(
-        typed_target, StateFilter(UntCheck.target), TEXT, NOT_COMMAND, NOT_A_QUESTION
-    )
-    router.callback_query.register(
-        after_result, UntCb.filter(F.action.in_({"check_another", "to_grant"}))
-    )
-    return router
+    steps = Steps("unt_check")
+    steps.entry(start_from_menu, MenuCb.filter(F.action.in_({"unt", "grant"})))
+    steps.pressed(UntCheck.pair, chose_pair, PairCb.filter()).typed(UntCheck.pair, typed_pair)
+    steps.pressed(UntCheck.scores, one_by_one, UntCb.filter(F.action == "one_by_one"))
+    steps.typed(UntCheck.scores, typed_scores).typed(UntCheck.part, typed_part)
+    steps.pressed(UntCheck.target, chose_target, TargetCb.filter())
+    steps.typed(UntCheck.target, typed_target)
+    steps.entry(after_result, UntCb.filter(F.action.in_({"check_another", "to_grant"})))
+    return steps.router
