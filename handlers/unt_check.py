@@ -161,7 +161,7 @@ def _score_error(t: Translator, kb: KnowledgeBase, pair: list[str], error: RuleI
         return t(
             "unt.part_above_max",
             part=part_name(kb, p["part"], pair, t.lang),
-            max=p["max"],
+            count=p["max"],
             value=p["value"],
         )
     if error.code == "total_above_max":
@@ -233,7 +233,7 @@ async def typed_part(
         return
     if value > maximum:
         name = part_name(knowledge.kb, part, data["pair"], t.lang)
-        await message.answer(t("unt.part_above_max", part=name, max=maximum, value=value))
+        await message.answer(t("unt.part_above_max", part=name, count=maximum, value=value))
         return
     parts.append(value)
     await state.update_data(parts=parts)
