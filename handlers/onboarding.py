@@ -16,12 +16,10 @@ from aiogram import Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import CommandStart, StateFilter
 from aiogram.filters.callback_data import CallbackData
-from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from handlers.callbacks import LanguageCb, RegionCb, RoleCb, SettlementCb, SkipCb
-from handlers.common import Send, sender
 from handlers.keyboards import (
     language_keyboard,
     main_menu_keyboard,
@@ -29,10 +27,9 @@ from handlers.keyboards import (
     role_keyboard,
     settlement_keyboard,
 )
-from handlers.wizard import ask, refuse_stale
+from handlers.wizard import Steps, Turn, refuse_stale
 from i18n import I18n, Translator
-from knowledge.service import Knowledge
-from storage.models import Role, Settlement, User
+from storage.models import Role, Settlement
 
 
 class Onboarding(StatesGroup):
@@ -65,45 +62,37 @@ def with_skip(
     return InlineKeyboardMarkup(inline_keyboard=[*markup.inline_keyboard, [skip]])
 
 
-async def ask_step(
-    send: Send,
-    state: FSMContext,
-    step: State,
-    user: User,
-    t: Translator,
-    can_be_staff: bool,
-    knowledge: Knowledge,
-) -> None:
+async def ask_step(turn: Turn, step: State) -> None:
+    user, t = turn.user, turn.t
     if step == Onboarding.language:
         text, markup = t("language.prompt"), language_keyboard(user.language)
     elif step == Onboarding.role:
-        text, markup = t("role.prompt"), role_keyboard(t, user.role, can_be_staff=can_be_staff)
+        text, markup = t("role.prompt"), role_keyboard(t, user.role, can_be_staff=turn.is_staff)
     elif step == Onboarding.region:
-        regions = knowledge.kb.regions.regions
+        regions = turn.knowledge.kb.regions.regions
         text, markup = t("region.prompt"), region_keyboard(t.lang, user.region, regions)
     else:
         text, markup = t("settlement.prompt"), settlement_keyboard(t, user.settlement)
-    await ask(send, state, step, text, with_skip(markup, t, step._state))
+    await turn.ask(step, text, with_skip(markup, t, step._state))
 
 
-async def finish(send: Send, state: FSMContext, user: User, t: Translator) -> None:
-    user.onboarded = True
-    await state.clear()
-    await send(t("onboarding.done"))
-    await send(t("menu.title"), reply_markup=main_menu_keyboard(t, user.role))
+async def finish(turn: Turn) -> None:
+    turn.user.onboarded = True
+    await turn.state.clear()
+    await turn.send(turn.t("onboarding.done"))
+    await turn.send(turn.t("menu.title"), reply_markup=main_menu_keyboard(turn.t, turn.user.role))
 
 
-async def begin(send: Send, state: FSMContext, user: User, t: Translator, is_staff: bool) -> None:
-    await send(t("onboarding.welcome_back" if user.onboarded else "onboarding.welcome"))
-    markup = with_skip(language_keyboard(user.language), t, "language")
-    await ask(send, state, Onboarding.language, t("language.prompt"), markup)
+async def begin(turn: Turn) -> None:
+    await turn.send(
+        turn.t("onboarding.welcome_back" if turn.user.onboarded else "onboarding.welcome")
+    )
+    await ask_step(turn, Onboarding.language)
 
 
-async def start(
-    message: Message, state: FSMContext, user: User, t: Translator, is_staff: bool
-) -> None:
-    await state.clear()
-    await begin(message.answer, state, user, t, is_staff)
+async def start(message: Message, turn: Turn) -> None:
+    await turn.state.clear()
+    await begin(turn)
 
 
 class Refused(Exception):
@@ -123,34 +112,34 @@ class Choice:
     complete: bool = False
 
 
-def take_language(data: LanguageCb, user: User, t: Translator, _: bool, __: Knowledge) -> Choice:
-    user.language = data.code
+def take_language(data: LanguageCb, turn: Turn) -> Choice:
+    turn.user.language = data.code
     return Choice("language.saved")
 
 
-def take_role(data: RoleCb, user: User, t: Translator, is_staff: bool, _: Knowledge) -> Choice:
-    if data.role == Role.STAFF and not is_staff:
+def take_role(data: RoleCb, turn: Turn) -> Choice:
+    if data.role == Role.STAFF and not turn.is_staff:
         raise Refused("role.not_allowed")
-    user.role = data.role
-    return Choice("role.saved", {"role": t.plain(f"role.{data.role}")}, data.role == Role.STAFF)
+    turn.user.role = data.role
+    role = turn.t.plain(f"role.{data.role}")
+    return Choice("role.saved", {"role": role}, complete=data.role == Role.STAFF)
 
 
-def take_region(data: RegionCb, user: User, t: Translator, _: bool, knowledge: Knowledge) -> Choice:
-    region = knowledge.kb.region(data.code)
+def take_region(data: RegionCb, turn: Turn) -> Choice:
+    region = turn.knowledge.kb.region(data.code)
     if region is None:
         raise Refused()
-    user.region = region.code
+    turn.user.region = region.code
     if region.kind == "city":
         # Astana, Almaty and Shymkent are cities by definition: no need to ask.
-        user.settlement = Settlement.CITY
-    return Choice("region.saved", {"region": region.name.get(t.lang)}, region.kind == "city")
+        turn.user.settlement = Settlement.CITY
+    name = region.name.get(turn.t.lang)
+    return Choice("region.saved", {"region": name}, complete=region.kind == "city")
 
 
-def take_settlement(
-    data: SettlementCb, user: User, t: Translator, _: bool, __: Knowledge
-) -> Choice:
-    user.settlement = data.kind
-    return Choice("settlement.saved", {"settlement": t.plain(f"settlement.{data.kind}")})
+def take_settlement(data: SettlementCb, turn: Turn) -> Choice:
+    turn.user.settlement = data.kind
+    return Choice("settlement.saved", {"settlement": turn.t.plain(f"settlement.{data.kind}")})
 
 
 TAKE = {
@@ -161,68 +150,45 @@ TAKE = {
 }
 
 
-async def next_step(
-    send: Send,
-    state: FSMContext,
-    after: State,
-    user: User,
-    t: Translator,
-    is_staff: bool,
-    knowledge: Knowledge,
-) -> None:
+async def next_step(turn: Turn, after: State) -> None:
     index = ORDER.index(after) + 1
     if index == len(ORDER):
-        await finish(send, state, user, t)
+        await finish(turn)
     else:
-        await ask_step(send, state, ORDER[index], user, t, is_staff, knowledge)
+        await ask_step(turn, ORDER[index])
 
 
 async def chose(
-    callback: CallbackQuery,
-    callback_data: CallbackData,
-    state: FSMContext,
-    user: User,
-    t: Translator,
-    i18n: I18n,
-    is_staff: bool,
-    knowledge: Knowledge,
+    callback: CallbackQuery, callback_data: CallbackData, turn: Turn, i18n: I18n
 ) -> None:
-    """A pressed answer at any step: taken, confirmed in place of the question, then on."""
-    step, take = TAKE[type(callback_data)]
-    try:
-        choice = take(callback_data, user, t, is_staff, knowledge)  # type: ignore[operator]
-    except Refused as refused:
-        await callback.answer(t.plain(refused.alert_key), show_alert=True)
-        return
-    t = i18n.translator(user.language or t.lang)  # the language step changes it
-    await confirm_choice(callback, t(choice.confirmation, **choice.params))
-    if choice.complete:
-        await finish(sender(callback), state, user, t)
+    """A pressed answer, or "Skip", at any step: taken, confirmed in place of the question,
+    then on to the next step."""
+    if isinstance(callback_data, SkipCb):
+        step = STEPS[callback_data.step]
+        if await turn.state.get_state() != step.state:  # "Skip" under an earlier question
+            await refuse_stale(callback, turn.t)
+            return
+        choice = Choice("onboarding.skipped")
     else:
-        await next_step(sender(callback), state, step, user, t, is_staff, knowledge)
-
-
-async def skipped(
-    callback: CallbackQuery,
-    callback_data: SkipCb,
-    state: FSMContext,
-    user: User,
-    t: Translator,
-    is_staff: bool,
-    knowledge: Knowledge,
-) -> None:
-    step = STEPS[callback_data.step]
-    if await state.get_state() != step.state:  # "Skip" under an earlier question
-        await refuse_stale(callback, t)
-        return
-    await confirm_choice(callback, t("onboarding.skipped"))
-    await next_step(sender(callback), state, step, user, t, is_staff, knowledge)
+        step, take = TAKE[type(callback_data)]
+        try:
+            choice = take(callback_data, turn)  # type: ignore[operator]
+        except Refused as refused:
+            await callback.answer(turn.t.plain(refused.alert_key), show_alert=True)
+            return
+    # The language step changes the language the rest is asked in.
+    turn = turn.speaking(i18n.translator(turn.user.language or turn.t.lang))
+    await confirm_choice(callback, turn.t(choice.confirmation, **choice.params))
+    if choice.complete:
+        await finish(turn)
+    else:
+        await next_step(turn, step)
 
 
 def build_router() -> Router:
-    router = Router(name="onboarding")
+    router = Steps("onboarding").router
     router.message.register(start, CommandStart())
     for callback_type, (step, _) in TAKE.items():
         router.callback_query.register(chose, StateFilter(step), callback_type.filter())
-    router.callback_query.register(skipped, StateFilter(Onboarding), SkipCb.filter())
+    router.callback_query.register(chose, StateFilter(Onboarding), SkipCb.filter())
     return router
