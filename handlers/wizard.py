@@ -37,7 +37,8 @@ async def ask(
     """Open `step` and send its question. The state is set first: an answer can only arrive
     after the question has, and it must find the step open."""
     await state.set_state(step)
-    await state.update_data({NOTED_STEP: None})
+    if (await state.get_data()).get(NOTED_STEP) is not None:
+        await state.update_data({NOTED_STEP: None})  # a step asked again is noted afresh
     return await send(text, reply_markup=reply_markup)
 
 
