@@ -9,6 +9,7 @@ import pytest
 
 from tests.botapi_stub import StubBotAPI
 from tests.conftest import RunningBot
+from tests.test_e2e_journeys import open_score_step
 from tests.test_e2e_polling import button_data, buttons
 
 LANGUAGE_BUTTON = {"kk": "Қазақша", "ru": "Русский", "en": "English"}
@@ -142,3 +143,20 @@ async def test_a_skip_under_an_earlier_question_changes_nothing(
     )
     await stub.press(user, "role:parent")
     assert "Which region" in (await stub.next_reply(user))["text"]
+
+
+async def test_the_still_open_note_comes_once_per_step_in_other_wizards_too(
+    stub: StubBotAPI, polling_bot: RunningBot
+) -> None:
+    """The same rule at a typed UNT step: the first question's answer says the step waits,
+    a second one gets its answer alone, and the next step notes it afresh."""
+    user = 1104
+    await open_score_step(stub, user, "en")
+    first = await replies_to_question(stub, user, "How long is the UNT?")
+    second = await replies_to_question(stub, user, "How many questions are on the UNT?")
+    assert STILL_OPEN["en"] in first[-1]["text"] and "240 minutes" in first[-1]["text"]
+    assert STILL_OPEN["en"] not in second[-1]["text"] and "120 questions" in second[-1]["text"]
+    await stub.send_text(user, "18 8 7 42 39")
+    assert "Where are you applying?" in (await stub.next_reply(user))["text"]
+    third = await replies_to_question(stub, user, "How long is the UNT?")
+    assert STILL_OPEN["en"] in third[-1]["text"]
