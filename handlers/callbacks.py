@@ -16,6 +16,12 @@ class RoleCb(CallbackData, prefix="role"):
     role: Literal["applicant", "parent", "staff"]
 
 
+class SkipCb(CallbackData, prefix="skip"):
+    """The "Skip" button under an onboarding question: the answer stays unknown until needed."""
+
+    step: Literal["language", "role", "region", "settlement"]
+
+
 class RegionCb(CallbackData, prefix="region"):
     code: str
 

@@ -9,16 +9,16 @@ import re
 from datetime import date
 
 from aiogram import F, Router
-from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
+from magic_filter import MagicFilter
 
 from handlers.callbacks import KeleshekCb, MenuCb
 from handlers.common import Reply, Send, send_long, sender, today
-from handlers.filters import NOT_A_QUESTION, NOT_COMMAND, TEXT
 from handlers.keyboards import Keyboard, journey_end_keyboard
 from handlers.settings import HandlerSettings
+from handlers.wizard import Steps, ask, refuse_stale
 from i18n import Translator
 from knowledge.keleshek import keleshek_projection
 from knowledge.rules import RuleInputError
@@ -80,9 +80,8 @@ def flags_keyboard(t: Translator, flags: dict[str, bool]) -> InlineKeyboardMarku
 
 
 async def start(callback: CallbackQuery, state: FSMContext, t: Translator) -> None:
-    await state.set_state(KeleshekWizard.birth)
     await state.set_data({"flags": {}})
-    await sender(callback)(t("keleshek_wizard.birth_prompt"))
+    await ask(sender(callback), state, KeleshekWizard.birth, t("keleshek_wizard.birth_prompt"))
 
 
 async def typed_birth(
@@ -105,7 +104,6 @@ async def typed_birth(
         await message.answer(t("keleshek_wizard.too_old"))
         return
     await state.update_data(birth=birth.isoformat())
-    await state.set_state(KeleshekWizard.monthly)
     mci = knowledge.kb.mci(on.year)
     builder = Keyboard()
     for n in (1, 2, 3):
@@ -115,25 +113,20 @@ async def typed_birth(
             callback_data=KeleshekCb(action="mci", value=str(n)),
         )
     builder.adjust(1)
-    await message.answer(
-        t("keleshek_wizard.monthly_prompt", mci=mci.value, year=mci.as_of),
-        reply_markup=builder.as_markup(),
-    )
+    prompt = t("keleshek_wizard.monthly_prompt", mci=mci.value, year=mci.as_of)
+    await ask(message.answer, state, KeleshekWizard.monthly, prompt, builder.as_markup())
 
 
 async def ask_flags(send: Send, state: FSMContext, t: Translator) -> None:
-    await state.set_state(KeleshekWizard.flags)
-    data = await state.get_data()
-    await send(
-        t("keleshek_wizard.flags_prompt"), reply_markup=flags_keyboard(t, data.get("flags", {}))
-    )
+    markup = flags_keyboard(t, (await state.get_data()).get("flags", {}))
+    await ask(send, state, KeleshekWizard.flags, t("keleshek_wizard.flags_prompt"), markup)
 
 
 async def chose_mci(
     callback: CallbackQuery, callback_data: KeleshekCb, state: FSMContext, t: Translator
 ) -> None:
     if callback_data.value not in ("1", "2", "3"):
-        await callback.answer(t.plain("errors.stale_button"), show_alert=True)
+        await refuse_stale(callback, t)
         return
     await state.update_data(monthly_mci=int(callback_data.value), monthly_kzt=None)
     await ask_flags(sender(callback), state, t)
@@ -152,7 +145,7 @@ async def toggled(
     callback: CallbackQuery, callback_data: KeleshekCb, state: FSMContext, t: Translator
 ) -> None:
     if callback_data.value not in FLAGS:
-        await callback.answer(t.plain("errors.stale_button"), show_alert=True)
+        await refuse_stale(callback, t)
         return
     data = await state.get_data()
     flags = dict(data.get("flags", {}))
@@ -163,7 +156,6 @@ async def toggled(
 
 
 async def flags_done(callback: CallbackQuery, state: FSMContext, t: Translator) -> None:
-    await state.set_state(KeleshekWizard.balance)
     builder = Keyboard()
     builder.button(
         text=t.plain("fixes.keleshek.unknown_balance"),
@@ -174,14 +166,11 @@ async def flags_done(callback: CallbackQuery, state: FSMContext, t: Translator) 
         callback_data=KeleshekCb(action="balance", value="0"),
     )
     builder.adjust(1)
-    await sender(callback)(
-        t("keleshek_wizard.balance_prompt") + "\n" + t("fixes.keleshek.unknown_balance_hint"),
-        reply_markup=builder.as_markup(),
-    )
+    prompt = t("keleshek_wizard.balance_prompt") + "\n" + t("fixes.keleshek.unknown_balance_hint")
+    await ask(sender(callback), state, KeleshekWizard.balance, prompt, builder.as_markup())
 
 
 async def ask_rate(send: Send, state: FSMContext, t: Translator, knowledge: Knowledge) -> None:
-    await state.set_state(KeleshekWizard.rate)
     k = knowledge.kb.savings.keleshek
     floor = k.guaranteed_rate_percent.value
     builder = Keyboard()
@@ -197,9 +186,8 @@ async def ask_rate(send: Send, state: FSMContext, t: Translator, knowledge: Know
             callback_data=KeleshekCb(action="rate", value=f"{bank.rate_percent:g}"),
         )
     builder.adjust(1)
-    await send(
-        t("keleshek_wizard.rate_prompt", floor=f"{floor:g}"), reply_markup=builder.as_markup()
-    )
+    prompt = t("keleshek_wizard.rate_prompt", floor=f"{floor:g}")
+    await ask(send, state, KeleshekWizard.rate, prompt, builder.as_markup())
 
 
 async def balance_button(
@@ -246,7 +234,7 @@ async def rate_button(
 ) -> None:
     rate = _rate(callback_data.value)
     if rate is None:
-        await callback.answer(t.plain("errors.stale_button"), show_alert=True)
+        await refuse_stale(callback, t)
         return
     await finish(sender(callback), state, t, knowledge, settings, rate)
 
@@ -315,35 +303,18 @@ async def finish(
 
 
 def build_router() -> Router:
-    router = Router(name="keleshek")
-    router.callback_query.register(start, MenuCb.filter(F.action == "keleshek"))
-    router.message.register(
-        typed_birth, StateFilter(KeleshekWizard.birth), TEXT, NOT_COMMAND, NOT_A_QUESTION
-    )
-    router.callback_query.register(
-        chose_mci, StateFilter(KeleshekWizard.monthly), KeleshekCb.filter(F.action == "mci")
-    )
-    router.message.register(
-        typed_monthly, StateFilter(KeleshekWizard.monthly), TEXT, NOT_COMMAND, NOT_A_QUESTION
-    )
-    router.callback_query.register(
-        toggled, StateFilter(KeleshekWizard.flags), KeleshekCb.filter(F.action == "toggle")
-    )
-    router.callback_query.register(
-        flags_done, StateFilter(KeleshekWizard.flags), KeleshekCb.filter(F.action == "next")
-    )
-    router.callback_query.register(
-        balance_button,
-        StateFilter(KeleshekWizard.balance),
-        KeleshekCb.filter(F.action == "balance"),
-    )
-    router.message.register(
-        typed_balance, StateFilter(KeleshekWizard.balance), TEXT, NOT_COMMAND, NOT_A_QUESTION
-    )
-    router.callback_query.register(
-        rate_button, StateFilter(KeleshekWizard.rate), KeleshekCb.filter(F.action == "rate")
-    )
-    router.message.register(
-        typed_rate, StateFilter(KeleshekWizard.rate), TEXT, NOT_COMMAND, NOT_A_QUESTION
-    )
-    return router
+    def action(name: str) -> MagicFilter:
+        return KeleshekCb.filter(F.action == name)
+
+    steps = Steps("keleshek")
+    steps.entry(start, MenuCb.filter(F.action == "keleshek"))
+    steps.typed(KeleshekWizard.birth, typed_birth)
+    steps.pressed(KeleshekWizard.monthly, chose_mci, action("mci"))
+    steps.typed(KeleshekWizard.monthly, typed_monthly)
+    steps.pressed(KeleshekWizard.flags, toggled, action("toggle"))
+    steps.pressed(KeleshekWizard.flags, flags_done, action("next"))
+    steps.pressed(KeleshekWizard.balance, balance_button, action("balance"))
+    steps.typed(KeleshekWizard.balance, typed_balance)
+    steps.pressed(KeleshekWizard.rate, rate_button, action("rate"))
+    steps.typed(KeleshekWizard.rate, typed_rate)
+    return steps.router

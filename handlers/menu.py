@@ -11,6 +11,7 @@ from handlers.callbacks import LanguageCb, MenuCb
 from handlers.common import sender
 from handlers.keyboards import language_keyboard, main_menu_keyboard, profile_keyboard
 from handlers.onboarding import begin
+from handlers.wizard import Steps, Turn
 from i18n import LANGUAGE_NAMES, I18n, Translator
 from knowledge.service import Knowledge
 from storage.models import User
@@ -62,22 +63,14 @@ async def change_language(
     await sender(callback)(t("menu.title"), reply_markup=main_menu_keyboard(t, user.role))
 
 
-async def menu_button(
-    callback: CallbackQuery,
-    callback_data: MenuCb,
-    state: FSMContext,
-    user: User,
-    t: Translator,
-    is_staff: bool,
-    knowledge: Knowledge,
-) -> None:
-    send = sender(callback)
+async def menu_button(callback: CallbackQuery, callback_data: MenuCb, turn: Turn) -> None:
+    user, t, send = turn.user, turn.t, turn.send
     match callback_data.action:
         case "show":
-            await state.clear()
+            await turn.state.clear()
             await send(t("menu.title"), reply_markup=main_menu_keyboard(t, user.role))
         case "profile":
-            await send(profile_text(user, t, knowledge), reply_markup=profile_keyboard(t))
+            await send(profile_text(user, t, turn.knowledge), reply_markup=profile_keyboard(t))
         case "language":
             await send(t("language.prompt"), reply_markup=language_keyboard(user.language))
         case "help":
@@ -85,11 +78,11 @@ async def menu_button(
         case "ask":
             await send(t("ask.prompt"))
         case "reonboard":
-            await begin(send, state, user, t, is_staff)
+            await begin(turn)
 
 
 def build_router() -> Router:
-    router = Router(name="menu")
+    router = Steps("menu").router  # for the `turn` its buttons take
     router.message.register(menu_command, Command("menu"))
     router.message.register(help_command, Command("help"))
     router.message.register(language_command, Command("language"))

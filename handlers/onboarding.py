@@ -1,22 +1,25 @@
 """/start: language → role → home region → city or village → main menu.
 
 Every step marks the stored answer with ✓, so running /start again keeps what the user
-does not change. A typed message in the middle of the wizard re-asks the same step."""
+does not change, and every step has a "Skip" button: a skipped answer stays unknown until an
+answer needs it (the Serpin check asks for the region then). Text typed at a step is not an
+answer to it (the steps are buttons): it goes to the questions router and is answered as a
+question, and the step stays open (see `handlers.wizard.still_open_note`)."""
 
 from __future__ import annotations
 
 from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any
 
 from aiogram import Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import CommandStart, StateFilter
-from aiogram.fsm.context import FSMContext
+from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from handlers.callbacks import LanguageCb, RegionCb, RoleCb, SettlementCb
-from handlers.common import Send, sender
-from handlers.filters import NOT_A_QUESTION, NOT_COMMAND
+from handlers.callbacks import LanguageCb, RegionCb, RoleCb, SettlementCb, SkipCb
 from handlers.keyboards import (
     language_keyboard,
     main_menu_keyboard,
@@ -24,9 +27,9 @@ from handlers.keyboards import (
     role_keyboard,
     settlement_keyboard,
 )
+from handlers.wizard import Steps, Turn, refuse_stale
 from i18n import I18n, Translator
-from knowledge.service import Knowledge
-from storage.models import Role, Settlement, User
+from storage.models import Role, Settlement
 
 
 class Onboarding(StatesGroup):
@@ -34,6 +37,11 @@ class Onboarding(StatesGroup):
     role = State()
     region = State()
     settlement = State()
+
+
+# The steps in the order they are asked, by the name their "Skip" button carries.
+ORDER = (Onboarding.language, Onboarding.role, Onboarding.region, Onboarding.settlement)
+STEPS = {step._state: step for step in ORDER}
 
 
 async def confirm_choice(callback: CallbackQuery, text: str) -> None:
@@ -44,148 +52,143 @@ async def confirm_choice(callback: CallbackQuery, text: str) -> None:
             await callback.message.edit_text(text)
 
 
-async def ask_step(
-    send: Send,
-    step: str | None,
-    user: User,
-    t: Translator,
-    can_be_staff: bool,
-    knowledge: Knowledge,
-) -> None:
-    if step == Onboarding.language.state:
-        await send(t("language.prompt"), reply_markup=language_keyboard(user.language))
-    elif step == Onboarding.role.state:
-        await send(
-            t("role.prompt"), reply_markup=role_keyboard(t, user.role, can_be_staff=can_be_staff)
-        )
-    elif step == Onboarding.region.state:
-        await send(
-            t("region.prompt"),
-            reply_markup=region_keyboard(t.lang, user.region, knowledge.kb.regions.regions),
-        )
-    elif step == Onboarding.settlement.state:
-        await send(t("settlement.prompt"), reply_markup=settlement_keyboard(t, user.settlement))
+def with_skip(
+    markup: InlineKeyboardMarkup, t: Translator, step: str | None
+) -> InlineKeyboardMarkup:
+    skip = InlineKeyboardButton(
+        text=t.plain("onboarding.skip"),
+        callback_data=SkipCb(step=step).pack(),  # type: ignore[arg-type]
+    )
+    return InlineKeyboardMarkup(inline_keyboard=[*markup.inline_keyboard, [skip]])
 
 
-async def finish(send: Send, state: FSMContext, user: User, t: Translator) -> None:
-    user.onboarded = True
-    await state.clear()
-    await send(t("onboarding.done"))
-    await send(t("menu.title"), reply_markup=main_menu_keyboard(t, user.role))
+async def ask_step(turn: Turn, step: State) -> None:
+    user, t = turn.user, turn.t
+    if step == Onboarding.language:
+        text, markup = t("language.prompt"), language_keyboard(user.language)
+    elif step == Onboarding.role:
+        text, markup = t("role.prompt"), role_keyboard(t, user.role, can_be_staff=turn.is_staff)
+    elif step == Onboarding.region:
+        regions = turn.knowledge.kb.regions.regions
+        text, markup = t("region.prompt"), region_keyboard(t.lang, user.region, regions)
+    else:
+        text, markup = t("settlement.prompt"), settlement_keyboard(t, user.settlement)
+    await turn.ask(step, text, with_skip(markup, t, step._state))
 
 
-async def begin(send: Send, state: FSMContext, user: User, t: Translator, is_staff: bool) -> None:
-    await send(t("onboarding.welcome_back" if user.onboarded else "onboarding.welcome"))
-    await state.set_state(Onboarding.language)
-    await send(t("language.prompt"), reply_markup=language_keyboard(user.language))
+async def finish(turn: Turn) -> None:
+    turn.user.onboarded = True
+    await turn.state.clear()
+    await turn.send(turn.t("onboarding.done"))
+    await turn.send(turn.t("menu.title"), reply_markup=main_menu_keyboard(turn.t, turn.user.role))
 
 
-async def start(
-    message: Message, state: FSMContext, user: User, t: Translator, is_staff: bool
-) -> None:
-    await state.clear()
-    await begin(message.answer, state, user, t, is_staff)
+async def begin(turn: Turn) -> None:
+    await turn.send(
+        turn.t("onboarding.welcome_back" if turn.user.onboarded else "onboarding.welcome")
+    )
+    await ask_step(turn, Onboarding.language)
 
 
-async def chose_language(
-    callback: CallbackQuery,
-    callback_data: LanguageCb,
-    state: FSMContext,
-    user: User,
-    i18n: I18n,
-    is_staff: bool,
-    knowledge: Knowledge,
-) -> None:
-    user.language = callback_data.code
-    t = i18n.translator(user.language)
-    await confirm_choice(callback, t("language.saved"))
-    await state.set_state(Onboarding.role)
-    await ask_step(sender(callback), Onboarding.role.state, user, t, is_staff, knowledge)
+async def start(message: Message, turn: Turn) -> None:
+    await turn.state.clear()
+    await begin(turn)
 
 
-async def chose_role(
-    callback: CallbackQuery,
-    callback_data: RoleCb,
-    state: FSMContext,
-    user: User,
-    t: Translator,
-    is_staff: bool,
-    knowledge: Knowledge,
-) -> None:
-    if callback_data.role == Role.STAFF and not is_staff:
-        await callback.answer(t.plain("role.not_allowed"), show_alert=True)
-        return
-    user.role = callback_data.role
-    await confirm_choice(callback, t("role.saved", role=t.plain(f"role.{user.role}")))
-    if user.role == Role.STAFF:
-        await finish(sender(callback), state, user, t)
-        return
-    await state.set_state(Onboarding.region)
-    await ask_step(sender(callback), Onboarding.region.state, user, t, is_staff, knowledge)
+class Refused(Exception):
+    """A pressed answer that cannot be taken; the alert says why."""
+
+    def __init__(self, alert_key: str = "errors.stale_button") -> None:
+        self.alert_key = alert_key
 
 
-async def chose_region(
-    callback: CallbackQuery,
-    callback_data: RegionCb,
-    state: FSMContext,
-    user: User,
-    t: Translator,
-    is_staff: bool,
-    knowledge: Knowledge,
-) -> None:
-    region = knowledge.kb.region(callback_data.code)
+@dataclass(frozen=True)
+class Choice:
+    """What a pressed answer did: the confirmation that replaces the question and whether
+    it leaves nothing more to ask (staff need no region; a city region is a city)."""
+
+    confirmation: str
+    params: dict[str, Any] = field(default_factory=dict)
+    complete: bool = False
+
+
+def take_language(data: LanguageCb, turn: Turn) -> Choice:
+    turn.user.language = data.code
+    return Choice("language.saved")
+
+
+def take_role(data: RoleCb, turn: Turn) -> Choice:
+    if data.role == Role.STAFF and not turn.is_staff:
+        raise Refused("role.not_allowed")
+    turn.user.role = data.role
+    role = turn.t.plain(f"role.{data.role}")
+    return Choice("role.saved", {"role": role}, complete=data.role == Role.STAFF)
+
+
+def take_region(data: RegionCb, turn: Turn) -> Choice:
+    region = turn.knowledge.kb.region(data.code)
     if region is None:
-        await callback.answer(t.plain("errors.stale_button"), show_alert=True)
-        return
-    user.region = region.code
-    await confirm_choice(callback, t("region.saved", region=region.name.get(t.lang)))
+        raise Refused()
+    turn.user.region = region.code
     if region.kind == "city":
         # Astana, Almaty and Shymkent are cities by definition: no need to ask.
-        user.settlement = Settlement.CITY
-        await finish(sender(callback), state, user, t)
-        return
-    await state.set_state(Onboarding.settlement)
-    await ask_step(sender(callback), Onboarding.settlement.state, user, t, is_staff, knowledge)
+        turn.user.settlement = Settlement.CITY
+    name = region.name.get(turn.t.lang)
+    return Choice("region.saved", {"region": name}, complete=region.kind == "city")
 
 
-async def chose_settlement(
-    callback: CallbackQuery,
-    callback_data: SettlementCb,
-    state: FSMContext,
-    user: User,
-    t: Translator,
+def take_settlement(data: SettlementCb, turn: Turn) -> Choice:
+    turn.user.settlement = data.kind
+    return Choice("settlement.saved", {"settlement": turn.t.plain(f"settlement.{data.kind}")})
+
+
+TAKE = {
+    LanguageCb: (Onboarding.language, take_language),
+    RoleCb: (Onboarding.role, take_role),
+    RegionCb: (Onboarding.region, take_region),
+    SettlementCb: (Onboarding.settlement, take_settlement),
+}
+
+
+async def next_step(turn: Turn, after: State) -> None:
+    index = ORDER.index(after) + 1
+    if index == len(ORDER):
+        await finish(turn)
+    else:
+        await ask_step(turn, ORDER[index])
+
+
+async def chose(
+    callback: CallbackQuery, callback_data: CallbackData, turn: Turn, i18n: I18n
 ) -> None:
-    user.settlement = callback_data.kind
-    await confirm_choice(
-        callback, t("settlement.saved", settlement=t.plain(f"settlement.{user.settlement}"))
-    )
-    await finish(sender(callback), state, user, t)
-
-
-async def typed_instead_of_tapping(
-    message: Message,
-    state: FSMContext,
-    user: User,
-    t: Translator,
-    is_staff: bool,
-    knowledge: Knowledge,
-) -> None:
-    await message.answer(t("onboarding.use_buttons"))
-    await ask_step(message.answer, await state.get_state(), user, t, is_staff, knowledge)
+    """A pressed answer, or "Skip", at any step: taken, confirmed in place of the question,
+    then on to the next step."""
+    if isinstance(callback_data, SkipCb):
+        step = STEPS[callback_data.step]
+        if await turn.state.get_state() != step.state:  # "Skip" under an earlier question
+            await refuse_stale(callback, turn.t)
+            return
+        choice = Choice("onboarding.skipped")
+    else:
+        step, take = TAKE[type(callback_data)]
+        try:
+            choice = take(callback_data, turn)  # type: ignore[operator]
+        except Refused as refused:
+            await callback.answer(turn.t.plain(refused.alert_key), show_alert=True)
+            return
+    # The language step changes the language the rest is asked in.
+    turn = turn.speaking(i18n.translator(turn.user.language or turn.t.lang))
+    await confirm_choice(callback, turn.t(choice.confirmation, **choice.params))
+    if choice.complete:
+        await finish(turn)
+    else:
+        await next_step(turn, step)
 
 
 def build_router() -> Router:
-    router = Router(name="onboarding")
+    router = Steps("onboarding").router
     router.message.register(start, CommandStart())
-    router.callback_query.register(
-        chose_language, StateFilter(Onboarding.language), LanguageCb.filter()
-    )
-    router.callback_query.register(chose_role, StateFilter(Onboarding.role), RoleCb.filter())
-    router.callback_query.register(chose_region, StateFilter(Onboarding.region), RegionCb.filter())
-    router.callback_query.register(
-        chose_settlement, StateFilter(Onboarding.settlement), SettlementCb.filter()
-    )
-    router.message.register(
-        typed_instead_of_tapping, StateFilter(Onboarding), NOT_COMMAND, NOT_A_QUESTION
-    )
+    for callback_type, (step, _) in TAKE.items():
+        router.callback_query.register(chose, StateFilter(step), callback_type.filter())
+    router.callback_query.register(chose, StateFilter(Onboarding), SkipCb.filter())
     return router

@@ -8,6 +8,7 @@ from contextlib import suppress
 
 from aiogram import Router
 from aiogram.exceptions import TelegramBadRequest
+from aiogram.fsm.context import FSMContext
 from aiogram.methods import SendMessage
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyParameters
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -18,6 +19,7 @@ from handlers.filters import COMMAND, TEXT
 from handlers.keyboards import Keyboard, add_sources_button, topics_keyboard
 from handlers.scores import with_scores_buttons
 from handlers.settings import HandlerSettings
+from handlers.wizard import still_open_note
 from i18n import I18n, Translator
 from knowledge.answers import Answer
 from knowledge.router import detect_language
@@ -43,6 +45,7 @@ async def question(
     session: AsyncSession,
     settings: HandlerSettings,
     i18n: I18n,
+    state: FSMContext,
     raw_state: str | None = None,
 ) -> SendMessage:
     assert message.text is not None
@@ -50,8 +53,8 @@ async def question(
         message.text, today(settings), default_lang=lang, profile=profile_of(user)
     )
     t = i18n.translator(answer.lang)
-    # Asked in the middle of a wizard: the answer says the step is still waiting.
-    still_open = "\n\n" + t("ask.step_still_open") if raw_state else ""
+    # Asked in the middle of a wizard: the answer says (once) that the step is still waiting.
+    still_open = await still_open_note(state, raw_state, t)
     if route.is_confident:
         markup = with_scores_buttons(feedback_keyboard(t, route.topic, answer), t, answer, user)
         return await reply_long(

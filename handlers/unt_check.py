@@ -12,24 +12,20 @@ from collections import Counter
 from typing import Any
 
 from aiogram import F, Router
-from aiogram.filters import StateFilter
-from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from handlers.callbacks import MenuCb, PairCb, TargetCb, UntCb
-from handlers.common import Send, profile_of, send_long, sender, today
-from handlers.filters import NOT_A_QUESTION, NOT_COMMAND, TEXT
+from handlers.common import profile_of, send_long
 from handlers.keyboards import Keyboard, journey_end_keyboard
 from handlers.scores import scores_buttons
-from handlers.settings import HandlerSettings
+from handlers.wizard import Steps, Turn, refuse_stale
 from i18n import Translator
 from knowledge.base import KnowledgeBase
 from knowledge.router import Route
 from knowledge.rules import PART_IDS, RuleInputError, admission_year, check_unt
 from knowledge.service import Knowledge
 from knowledge.text import Entities
-from storage.models import User
 
 FIELDS = ("general", "national", "pedagogy", "law", "healthcare", "agriculture")
 PAIRS_SHOWN = 10
@@ -95,66 +91,45 @@ def target_keyboard(
     return builder.as_markup()
 
 
-async def begin(
-    send: Send, state: FSMContext, t: Translator, knowledge: Knowledge, mode: str
-) -> None:
-    await state.set_state(UntCheck.pair)
-    await state.set_data({"mode": mode})
-    await send(t("unt.pair_prompt"), reply_markup=pair_keyboard(knowledge.kb, t))
-
-
-async def start_from_menu(
-    callback: CallbackQuery,
-    callback_data: MenuCb,
-    state: FSMContext,
-    t: Translator,
-    knowledge: Knowledge,
-) -> None:
-    await begin(
-        sender(callback),
-        state,
-        t,
-        knowledge,
-        "grant" if callback_data.action == "grant" else "check",
+async def begin(turn: Turn, mode: str) -> None:
+    await turn.state.set_data({"mode": mode})
+    await turn.ask(
+        UntCheck.pair, turn.t("unt.pair_prompt"), pair_keyboard(turn.knowledge.kb, turn.t)
     )
 
 
-async def ask_scores(send: Send, state: FSMContext, t: Translator, knowledge: Knowledge) -> None:
-    data = await state.get_data()
-    pair = data["pair"]
-    names = subject_names(knowledge.kb, pair, t.lang)
+async def start_from_menu(callback: CallbackQuery, callback_data: MenuCb, turn: Turn) -> None:
+    await begin(turn, "grant" if callback_data.action == "grant" else "check")
+
+
+async def ask_scores(turn: Turn) -> None:
+    t = turn.t
+    names = subject_names(turn.knowledge.kb, (await turn.state.get_data())["pair"], t.lang)
     if len(names) == 1:  # the creative exam stands for both profile parts
         names = names * 2
     builder = Keyboard()
     builder.button(text=t.plain("unt.one_by_one"), callback_data=UntCb(action="one_by_one"))
-    await state.set_state(UntCheck.scores)
-    await send(t("unt.scores_prompt", p1=names[0], p2=names[1]), reply_markup=builder.as_markup())
+    prompt = t("unt.scores_prompt", p1=names[0], p2=names[1])
+    await turn.ask(UntCheck.scores, prompt, builder.as_markup())
 
 
-async def chose_pair(
-    callback: CallbackQuery,
-    callback_data: PairCb,
-    state: FSMContext,
-    t: Translator,
-    knowledge: Knowledge,
-) -> None:
+async def chose_pair(callback: CallbackQuery, callback_data: PairCb, turn: Turn) -> None:
     pair = callback_data.pair.split("+")
-    if not all(knowledge.kb.subject(s) for s in pair) or len(pair) not in (1, 2):
-        await callback.answer(t.plain("errors.stale_button"), show_alert=True)
+    if not all(turn.knowledge.kb.subject(s) for s in pair) or len(pair) not in (1, 2):
+        await refuse_stale(callback, turn.t)
         return
-    await state.update_data(pair=pair)
-    await ask_scores(sender(callback), state, t, knowledge)
+    await turn.state.update_data(pair=pair)
+    await ask_scores(turn)
 
 
-async def typed_pair(
-    message: Message, state: FSMContext, t: Translator, knowledge: Knowledge
-) -> None:
-    subjects = knowledge.router.find_entities(message.text or "").subjects
+async def typed_pair(message: Message, turn: Turn) -> None:
+    subjects = turn.knowledge.router.find_entities(message.text or "").subjects
     if len(subjects) != 2:
-        await message.answer(t("unt.pair_typed_bad"), reply_markup=pair_keyboard(knowledge.kb, t))
+        markup = pair_keyboard(turn.knowledge.kb, turn.t)
+        await turn.send(turn.t("unt.pair_typed_bad"), reply_markup=markup)
         return
-    await state.update_data(pair=subjects)
-    await ask_scores(message.answer, state, t, knowledge)
+    await turn.state.update_data(pair=subjects)
+    await ask_scores(turn)
 
 
 def _score_error(t: Translator, kb: KnowledgeBase, pair: list[str], error: RuleInputError) -> str:
@@ -163,7 +138,7 @@ def _score_error(t: Translator, kb: KnowledgeBase, pair: list[str], error: RuleI
         return t(
             "unt.part_above_max",
             part=part_name(kb, p["part"], pair, t.lang),
-            max=p["max"],
+            count=p["max"],
             value=p["value"],
         )
     if error.code == "total_above_max":
@@ -173,106 +148,88 @@ def _score_error(t: Translator, kb: KnowledgeBase, pair: list[str], error: RuleI
     return t("unt.not_numbers")
 
 
-async def typed_scores(
-    message: Message,
-    state: FSMContext,
-    t: Translator,
-    knowledge: Knowledge,
-    settings: HandlerSettings,
-) -> None:
-    kb = knowledge.kb
-    data = await state.get_data()
+async def typed_scores(message: Message, turn: Turn) -> None:
+    kb, t = turn.knowledge.kb, turn.t
     numbers = [int(n) for n in _NUMBER.findall(message.text or "")]
     if not numbers:
-        await message.answer(t("unt.not_numbers"))
+        await turn.send(t("unt.not_numbers"))
         return
     if len(numbers) not in (1, len(PART_IDS)):
-        await message.answer(t("unt.wrong_count", count=len(numbers)))
+        await turn.send(t("unt.wrong_count", count=len(numbers)))
         return
     score: dict[str, Any] = (
         {"scores": numbers} if len(numbers) == len(PART_IDS) else {"total": numbers[0]}
     )
     try:
-        check_unt(kb, **score, year=admission_year(today(settings)))
+        check_unt(kb, **score, year=admission_year(turn.today()))
     except RuleInputError as error:
-        await message.answer(_score_error(t, kb, data["pair"], error))
+        pair = (await turn.state.get_data())["pair"]
+        await turn.send(_score_error(t, kb, pair, error))
         return
-    await state.update_data(**score)
-    await ask_target(message.answer, state, t, knowledge)
+    await turn.state.update_data(**score)
+    await ask_target(turn)
 
 
-async def one_by_one(
-    callback: CallbackQuery, state: FSMContext, t: Translator, knowledge: Knowledge
-) -> None:
-    await state.update_data(parts=[])
-    await state.set_state(UntCheck.part)
-    await ask_part(sender(callback), state, t, knowledge)
+async def one_by_one(callback: CallbackQuery, turn: Turn) -> None:
+    await turn.state.update_data(parts=[])
+    await ask_part(turn)
 
 
-async def ask_part(send: Send, state: FSMContext, t: Translator, knowledge: Knowledge) -> None:
-    data = await state.get_data()
-    index = len(data.get("parts", []))
-    part = PART_IDS[index]
-    maximum = next(p.max_points.value for p in knowledge.kb.unt.parts if p.id == part)
-    await send(
-        t("unt.part_prompt", part=part_name(knowledge.kb, part, data["pair"], t.lang), max=maximum)
-    )
+def _part_maximum(knowledge: Knowledge, part: str) -> int:
+    return next(p.max_points.value for p in knowledge.kb.unt.parts if p.id == part)
 
 
-async def typed_part(
-    message: Message, state: FSMContext, t: Translator, knowledge: Knowledge
-) -> None:
-    data = await state.get_data()
+async def ask_part(turn: Turn) -> None:
+    data = await turn.state.get_data()
+    part = PART_IDS[len(data.get("parts", []))]
+    name = part_name(turn.knowledge.kb, part, data["pair"], turn.t.lang)
+    maximum = _part_maximum(turn.knowledge, part)
+    await turn.ask(UntCheck.part, turn.t("unt.part_prompt", part=name, max=maximum))
+
+
+async def typed_part(message: Message, turn: Turn) -> None:
+    t = turn.t
+    data = await turn.state.get_data()
     parts: list[int] = data.get("parts", [])
     numbers = [int(n) for n in _NUMBER.findall(message.text or "")]
     if len(numbers) != 1:
-        await message.answer(t("unt.not_numbers"))
-        await ask_part(message.answer, state, t, knowledge)
+        await turn.send(t("unt.not_numbers"))
+        await ask_part(turn)
         return
     part = PART_IDS[len(parts)]
-    maximum = next(p.max_points.value for p in knowledge.kb.unt.parts if p.id == part)
+    maximum = _part_maximum(turn.knowledge, part)
     value = numbers[0]
     if value < 0:
-        await message.answer(t("unt.negative"))
+        await turn.send(t("unt.negative"))
         return
     if value > maximum:
-        name = part_name(knowledge.kb, part, data["pair"], t.lang)
-        await message.answer(t("unt.part_above_max", part=name, max=maximum, value=value))
+        name = part_name(turn.knowledge.kb, part, data["pair"], t.lang)
+        await turn.send(t("unt.part_above_max", part=name, count=maximum, value=value))
         return
     parts.append(value)
-    await state.update_data(parts=parts)
+    await turn.state.update_data(parts=parts)
     if len(parts) < len(PART_IDS):
-        await ask_part(message.answer, state, t, knowledge)
+        await ask_part(turn)
         return
-    await state.update_data(scores=parts)
-    await ask_target(message.answer, state, t, knowledge)
+    await turn.state.update_data(scores=parts)
+    await ask_target(turn)
 
 
-async def ask_target(
-    send: Send, state: FSMContext, t: Translator, knowledge: Knowledge, page: int = 0
-) -> None:
-    data = await state.get_data()
-    await state.set_state(UntCheck.target)
-    await send(
-        t("unt.target_prompt"), reply_markup=target_keyboard(knowledge.kb, t, data["pair"], page)
-    )
+async def ask_target(turn: Turn, page: int = 0) -> None:
+    pair = (await turn.state.get_data())["pair"]
+    markup = target_keyboard(turn.knowledge.kb, turn.t, pair, page)
+    await turn.ask(UntCheck.target, turn.t("unt.target_prompt"), markup)
 
 
-async def typed_target(
-    message: Message,
-    state: FSMContext,
-    user: User,
-    t: Translator,
-    knowledge: Knowledge,
-    settings: HandlerSettings,
-) -> None:
+async def typed_target(message: Message, turn: Turn) -> None:
+    t = turn.t
     query = (message.text or "").strip()
-    found = knowledge.kb.find_groups(query)
+    found = turn.knowledge.kb.find_groups(query)
     if len(found) == 1:
-        await finish(message.answer, state, user, t, knowledge, settings, group=found[0].code)
+        await finish(turn, group=found[0].code)
         return
     if not found:
-        await message.answer(t("unt.no_group_found", query=query))
+        await turn.send(t("unt.no_group_found", query=query))
         return
     builder = Keyboard()
     for group in found:
@@ -281,52 +238,25 @@ async def typed_target(
             callback_data=TargetCb(kind="group", value=group.code),
         )
     builder.adjust(1)
-    await message.answer(t("unt.found_groups", query=query), reply_markup=builder.as_markup())
+    await turn.send(t("unt.found_groups", query=query), reply_markup=builder.as_markup())
 
 
-async def chose_target(
-    callback: CallbackQuery,
-    callback_data: TargetCb,
-    state: FSMContext,
-    user: User,
-    t: Translator,
-    knowledge: Knowledge,
-    settings: HandlerSettings,
-) -> None:
-    kb = knowledge.kb
-    if callback_data.kind == "page":
-        if not callback_data.value.isdigit():
-            await callback.answer(t.plain("errors.stale_button"), show_alert=True)
+async def chose_target(callback: CallbackQuery, callback_data: TargetCb, turn: Turn) -> None:
+    kind, value = callback_data.kind, callback_data.value
+    if kind == "page":
+        if not value.isdigit():
+            await refuse_stale(callback, turn.t)
             return
-        await ask_target(sender(callback), state, t, knowledge, page=int(callback_data.value))
+        await ask_target(turn, page=int(value))
         return
-    valid = (
-        kb.group(callback_data.value)
-        if callback_data.kind == "group"
-        else callback_data.value in FIELDS
-    )
-    if not valid:
-        await callback.answer(t.plain("errors.stale_button"), show_alert=True)
+    if not (turn.knowledge.kb.group(value) if kind == "group" else value in FIELDS):
+        await refuse_stale(callback, turn.t)
         return
-    target = (
-        {"group": callback_data.value}
-        if callback_data.kind == "group"
-        else {"field": callback_data.value}
-    )
-    await finish(sender(callback), state, user, t, knowledge, settings, **target)
+    await finish(turn, **({"group": value} if kind == "group" else {"field": value}))
 
 
-async def finish(
-    send: Send,
-    state: FSMContext,
-    user: User,
-    t: Translator,
-    knowledge: Knowledge,
-    settings: HandlerSettings,
-    *,
-    group: str | None = None,
-    field: str | None = None,
-) -> None:
+async def finish(turn: Turn, *, group: str | None = None, field: str | None = None) -> None:
+    state, user, t = turn.state, turn.user, turn.t
     data = await state.get_data()
     numbers = data.get("scores") or [data["total"]]
     pair = data["pair"]
@@ -338,8 +268,8 @@ async def finish(
         fields=[field] if field and field != "general" else [],
     )
     topic = "grant_chance" if data.get("mode") == "grant" else "threshold"
-    answer = knowledge.renderer.answer(
-        Route(topic, 1.0, t.lang, entities), today(settings), lang=t.lang, profile=profile_of(user)
+    answer = turn.knowledge.renderer.answer(
+        Route(topic, 1.0, t.lang, entities), turn.today(), lang=t.lang, profile=profile_of(user)
     )
     # Keep the result (not the wizard) so "grant chances for this" can reuse it.
     await state.set_state(None)
@@ -348,62 +278,26 @@ async def finish(
     if topic == "threshold":
         extra.insert(0, (t.plain("unt.to_grant"), UntCb(action="to_grant")))
     extra[:0] = scores_buttons(t, answer, user)  # "show all", rural or city school
-    await send_long(send, answer.html, reply_markup=journey_end_keyboard(t, *extra, answer=answer))
+    markup = journey_end_keyboard(t, *extra, answer=answer)
+    await send_long(turn.send, answer.html, reply_markup=markup)
 
 
-async def after_result(
-    callback: CallbackQuery,
-    callback_data: UntCb,
-    state: FSMContext,
-    user: User,
-    t: Translator,
-    knowledge: Knowledge,
-    settings: HandlerSettings,
-) -> None:
-    last = (await state.get_data()).get("last_unt")
+async def after_result(callback: CallbackQuery, callback_data: UntCb, turn: Turn) -> None:
+    last = (await turn.state.get_data()).get("last_unt")
     if callback_data.action == "to_grant" and last:
-        await state.set_data({**last, "mode": "grant"})
-        await finish(
-            sender(callback),
-            state,
-            user,
-            t,
-            knowledge,
-            settings,
-            group=last.get("group"),
-            field=last.get("field"),
-        )
+        await turn.state.set_data({**last, "mode": "grant"})
+        await finish(turn, group=last.get("group"), field=last.get("field"))
         return
-    await begin(
-        sender(callback),
-        state,
-        t,
-        knowledge,
-        "grant" if callback_data.action == "to_grant" else "check",
-    )
+    await begin(turn, "grant" if callback_data.action == "to_grant" else "check")
 
 
 def build_router() -> Router:
-    router = Router(name="unt_check")
-    router.callback_query.register(start_from_menu, MenuCb.filter(F.action.in_({"unt", "grant"})))
-    router.callback_query.register(chose_pair, StateFilter(UntCheck.pair), PairCb.filter())
-    router.message.register(
-        typed_pair, StateFilter(UntCheck.pair), TEXT, NOT_COMMAND, NOT_A_QUESTION
-    )
-    router.callback_query.register(
-        one_by_one, StateFilter(UntCheck.scores), UntCb.filter(F.action == "one_by_one")
-    )
-    router.message.register(
-        typed_scores, StateFilter(UntCheck.scores), TEXT, NOT_COMMAND, NOT_A_QUESTION
-    )
-    router.message.register(
-        typed_part, StateFilter(UntCheck.part), TEXT, NOT_COMMAND, NOT_A_QUESTION
-    )
-    router.callback_query.register(chose_target, StateFilter(UntCheck.target), TargetCb.filter())
-    router.message.register(
-        typed_target, StateFilter(UntCheck.target), TEXT, NOT_COMMAND, NOT_A_QUESTION
-    )
-    router.callback_query.register(
-        after_result, UntCb.filter(F.action.in_({"check_another", "to_grant"}))
-    )
-    return router
+    steps = Steps("unt_check")
+    steps.entry(start_from_menu, MenuCb.filter(F.action.in_({"unt", "grant"})))
+    steps.pressed(UntCheck.pair, chose_pair, PairCb.filter()).typed(UntCheck.pair, typed_pair)
+    steps.pressed(UntCheck.scores, one_by_one, UntCb.filter(F.action == "one_by_one"))
+    steps.typed(UntCheck.scores, typed_scores).typed(UntCheck.part, typed_part)
+    steps.pressed(UntCheck.target, chose_target, TargetCb.filter())
+    steps.typed(UntCheck.target, typed_target)
+    steps.entry(after_result, UntCb.filter(F.action.in_({"check_another", "to_grant"})))
+    return steps.router

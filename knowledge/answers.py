@@ -20,6 +20,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from knowledge.base import KnowledgeBase
 from knowledge.facts import Fact, Localized, Provenance
+from knowledge.plurals import plural_form
 from knowledge.router import Route
 from knowledge.rules import (
     RuleInputError,
@@ -226,6 +227,13 @@ class _Tracker:
     def tr(self, kk: str, ru: str, en: str) -> str:
         return {"kk": kk, "ru": ru, "en": en}[self.lang]
 
+    def plural(self, count: float, kk: str, ru: str, en: str) -> str:
+        """The words that follow `count` in the answer's language, in the form CLDR's plural
+        rules (through Babel) give for the number. Each language lists its forms joined by
+        "|": kk and en one|other, ru one|few|many; a word that never changes (Kazakh after a
+        number) is given once."""
+        return plural_form(self.lang, count, {"kk": kk, "ru": ru, "en": en}[self.lang])
+
     def loc(self, text: Localized | None) -> str:
         return self.label(text.get(self.lang)) if text is not None else ""
 
@@ -317,6 +325,7 @@ class AnswerRenderer:
             "label": tracker.label,
             "close_margin": CLOSE_MARGIN,
             "tr": tracker.tr,
+            "plural": tracker.plural,
             "loc": tracker.loc,
             "num": tracker.num,
             **self._names(tracker),

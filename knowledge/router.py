@@ -339,8 +339,11 @@ class Router:
         if e.regions and (scores["universities"] > 0):
             scores["universities"] += 2.0
         if scores["grant_process"] and any(t in _WHEN for t in tokens):
-            # "When do grant applications open?" asks for a date, not for the procedure.
-            scores["deadlines"] += 1.5
+            # "When do grant applications open?" asks for a date, not for the procedure: the
+            # date wins over the procedure words however many there are.
+            scores["deadlines"] = max(
+                scores["deadlines"] + 1.5, scores["grant_process"] + 1.0
+            )
         if e.years and scores["deadlines"] > 0:
             scores["deadlines"] += 1.0
         if strongest["paid_admission"] >= 3 and strongest["stipend"] < 4:
