@@ -145,7 +145,14 @@ async def test_several_questions_at_once_go_through_the_executor() -> None:
 
 
 def test_accuracy_on_the_labelled_sets() -> None:
-    for name, bar in (("questions.tsv", 0.98), ("fresh_1.tsv", 0.97), ("calibration.tsv", 0.92)):
+    sets = (
+        ("questions.tsv", 0.98),
+        ("fresh_1.tsv", 0.97),
+        ("calibration.tsv", 0.92),
+        # Held out: never an example, never tuned on; 92.9-95.1% per language when first measured.
+        ("fresh_2.tsv", 0.92),
+    )
+    for name, bar in sets:
         report = evaluate(lambda q: KNOWLEDGE.route(q, default_lang="ru"), DATA / name)
         for lang in ("kk", "ru", "en"):
             assert report.accuracy(lang) >= bar, (name, lang, report.errors)
