@@ -33,6 +33,7 @@ from delivery.outbox import DeliveryWorker
 from delivery.throttle import Buckets, RedisTokenBuckets, ThrottleMiddleware, TokenBuckets
 from handlers import build_root_router
 from handlers.broadcast import progress_text
+from handlers.handoff import StaffDesk
 from handlers.middlewares import (
     AnsweredPresses,
     ConversationLockMiddleware,
@@ -256,6 +257,18 @@ class TalapkerApp:
             reminders=reminders,
             metrics=metrics,
         )
+        # The hand-off: staff hear of replies the outbox could not deliver, and the leader
+        # posts what the staff chat missed and reminds it of tickets waiting too long.
+        desk = StaffDesk(bot, settings, i18n, knowledge)
+
+        async def undelivered(campaign: Any, user_id: int, status: str, error: str | None) -> None:
+            await desk.undelivered(database, campaign, user_id, status, error)
+
+        async def sweep() -> None:
+            await desk.sweep(database)
+
+        delivery.on_undelivered = undelivered
+        reminders.ticket_sweep = sweep
         # The outbox sender runs where the scheduler leads: exactly one sender, so the
         # delivery rate is a rate for the whole installation, not per process.
         reminders.on_lead = app.start_delivery

@@ -500,6 +500,70 @@ def _cmd_examples(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_tickets(settings: Settings, args: argparse.Namespace) -> int:
+    """The admissions office's queue without Telegram (see handlers/handoff.py)."""
+    from datetime import UTC, datetime
+
+    from delivery import tickets
+    from handlers.handoff import reply_without_telegram
+    from i18n import I18n
+    from storage.db import Database
+    from storage.models import Ticket
+
+    def stamp(moment: datetime) -> str:
+        return moment.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
+
+    async def main() -> int:
+        database = Database(settings.database_url)
+        await database.upgrade()
+        try:
+            if args.tickets_command == "reply":
+                outcome = await reply_without_telegram(
+                    database, I18n(), args.id, args.text, close=args.close
+                )
+                messages = {
+                    "sent": f"reply to ticket #{args.id} queued",
+                    "closed": f"ticket #{args.id} closed (the applicant is told)",
+                    "missing": f"talapker: no ticket #{args.id}",
+                    "not_open": f"talapker: ticket #{args.id} is closed",
+                }
+                print(
+                    messages[outcome],
+                    file=sys.stdout if outcome in ("sent", "closed") else sys.stderr,
+                )
+                if outcome in ("sent", "closed"):
+                    print("the running bot (or `talapker chat`) delivers it within seconds")
+                return 0 if outcome in ("sent", "closed") else 1
+            async with database.session() as session:
+                if args.tickets_command == "list":
+                    rows = await tickets.list_open(session)
+                    now = datetime.now(UTC)
+                    for t in rows:
+                        hours = (now - t.created_at).total_seconds() / 3600
+                        print(
+                            f"#{t.id:<5} {hours:6.1f} h  {t.lang}  {t.reason:<9} "
+                            f"{(t.taken_by_name or '-')[:16]:<16} {t.question[:70]}"
+                        )
+                    print(f"{len(rows)} open")
+                    return 0
+                ticket = await session.get(Ticket, args.id)
+                if ticket is None:
+                    print(f"talapker: no ticket #{args.id}", file=sys.stderr)
+                    return 1
+                print(f"ticket #{ticket.id} ({ticket.status}), {ticket.lang}, {ticket.reason}")
+                print(f"opened {stamp(ticket.created_at)}; question: {ticket.question}")
+                for message in await tickets.messages_of(session, ticket.id or 0):
+                    who = "applicant" if message.direction == "in" else "office"
+                    body = message.text or "(a photo, document or other attachment)"
+                    print(f"  {stamp(message.created_at)} {who}: {body}")
+                return 0
+        finally:
+            await database.dispose()
+
+    _configure_logging("WARNING")
+    return asyncio.run(main())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="talapker", description="Talapker admissions assistant")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -632,6 +696,17 @@ def build_parser() -> argparse.ArgumentParser:
     outbox_sub.add_parser("drain", help="send everything due, then exit (resumes after a crash)")
     outbox_sub.add_parser("status", help="count the queued messages by status")
     outbox.set_defaults(handler=_cmd_outbox)
+
+    tickets = sub.add_parser("tickets", help="questions handed to the admissions office")
+    tickets_sub = tickets.add_subparsers(dest="tickets_command", required=True)
+    tickets_sub.add_parser("list", help="open tickets, oldest first")
+    tickets_show = tickets_sub.add_parser("show", help="a ticket with its messages")
+    tickets_show.add_argument("id", type=int)
+    tickets_reply = tickets_sub.add_parser("reply", help="answer a ticket (the bot sends it)")
+    tickets_reply.add_argument("id", type=int)
+    tickets_reply.add_argument("text", nargs="?", default="", help="the answer (HTML allowed)")
+    tickets_reply.add_argument("--close", action="store_true", help="then close the ticket")
+    tickets.set_defaults(handler=_cmd_tickets)
 
     keleshek = sub.add_parser("keleshek", help="project Keleshek education savings to age 18")
     keleshek.add_argument("--birth", required=True, help="child's birth date, YYYY-MM-DD")

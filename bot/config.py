@@ -65,6 +65,13 @@ class Settings(BaseSettings):
     throttle_burst: int = Field(default=8, ge=1)
     # Questions the bot could not answer are kept this many days for staff, then deleted.
     unanswered_retention_days: int = Field(default=90, ge=1)
+    # Hand-off to the admissions office: the staff supergroup (best with topics on: a topic
+    # per applicant; without topics staff answer by replying), when the office answers
+    # ("9-18", local time, Monday to Friday), and after how many hours without a reply a
+    # ticket is brought up again in the staff chat.
+    staff_chat_id: int | None = None
+    office_hours: str = "9-18"
+    ticket_remind_hours: float = Field(default=4.0, gt=0)
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -134,7 +141,7 @@ class Settings(BaseSettings):
             raise ValueError(f"{value} is not a folder")
         return value
 
-    @field_validator("reminder_hours")
+    @field_validator("reminder_hours", "office_hours")
     @classmethod
     def _check_reminder_hours(cls, value: str) -> str:
         start, sep, end = value.partition("-")
@@ -150,6 +157,11 @@ class Settings(BaseSettings):
     @property
     def waking_hours(self) -> tuple[int, int]:
         start, _, end = self.reminder_hours.partition("-")
+        return int(start), int(end)
+
+    @property
+    def office_hours_range(self) -> tuple[int, int]:
+        start, _, end = self.office_hours.partition("-")
         return int(start), int(end)
 
     @property

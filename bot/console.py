@@ -21,6 +21,7 @@ from aiogram import Bot
 from aiogram.client.session.base import BaseSession
 from aiogram.methods import (
     AnswerCallbackQuery,
+    CopyMessage,
     DeleteMessage,
     EditMessageReplyMarkup,
     EditMessageText,
@@ -37,6 +38,7 @@ from aiogram.types import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
+    MessageId,
     Update,
     User,
 )
@@ -129,6 +131,9 @@ class ConsoleSession(BaseSession):
             if method.text:
                 self._print(method.text, prefix="bot! ")
             result = True
+        elif isinstance(method, CopyMessage):
+            self._print(f"[a copy of message {method.message_id}]")
+            result = MessageId(message_id=next(self.message_ids))
         elif isinstance(method, GetMe):
             result = User(id=bot.id, is_bot=True, first_name="Talapker", username="talapker_bot")
         elif isinstance(method, DeleteMessage):
@@ -245,6 +250,9 @@ async def run_console(settings: Settings, user_id: int, language_code: str | Non
     )
     # No scheduler runs here, so nothing else seeds the calendar that /deadlines shows.
     await seed_calendar(app.database, app.knowledge.kb)
+    # The outbox sender runs too: what `talapker tickets reply` queues in another terminal
+    # (an answer of the admissions office) appears here within seconds.
+    app.start_delivery()
     try:
         await ConsoleChat(app, session, user_id, language_code).run()
     finally:

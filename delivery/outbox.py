@@ -11,7 +11,11 @@ Telegram's limits: about 30 messages a second overall, one a second per chat. Th
 spaces messages evenly at `DELIVERY_RATE`; a 429 pauses everything for `retry_after`; a 403
 (the user blocked the bot) marks the user inactive and never retries; a 400 is recorded and
 not retried; 5xx and network errors are retried with exponential backoff, a bounded number
-of times."""
+of times.
+
+A ticket's messages (the admissions office's replies, see delivery/tickets.py) are copies of
+staff messages (copyMessage) and reach their one recipient in the order they were queued: a
+row waits while an earlier one to the same person is still pending, even one being retried."""
 
 from __future__ import annotations
 
@@ -32,7 +36,9 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
+from aiogram.types import InlineKeyboardMarkup, Message, MessageId
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import aliased
 
 from storage.db import Database
 from storage.models import (
@@ -53,6 +59,8 @@ PER_CHAT_INTERVAL = 1.0  # seconds between two messages to one chat
 PROGRESS_EVERY = 2.0  # seconds between edits of a progress message
 IDLE_POLL = 1.0  # seconds between looks at an empty outbox
 MAX_BACKOFF = 300.0
+# Campaigns of this kind reach their one recipient in the order they were queued.
+IN_ORDER_KIND = "ticket"
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,9 @@ class Audience:
     subscription: tuple[str, int] | None = None
     # A calendar event's key: the users who asked to be told when its real date is published.
     watching: str | None = None
+    # False for a reply to someone who wrote to us (a ticket): try even if they once blocked
+    # the bot; Telegram's answer decides, and staff hear of it.
+    active_only: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -86,10 +97,13 @@ class Audience:
             settlement=data.get("settlement"),
             user_ids=tuple(ids) if ids is not None else None,
             watching=data.get("watching"),
+            active_only=data.get("active_only", True),
         )
 
     def where(self) -> sa.ColumnElement[bool]:
-        clauses: list[sa.ColumnElement[bool]] = [User.is_active.is_(True)]  # type: ignore[attr-defined]
+        clauses: list[sa.ColumnElement[bool]] = (
+            [User.is_active.is_(True)] if self.active_only else []  # type: ignore[attr-defined]
+        )
         for name in ("role", "language", "region", "settlement"):
             value = getattr(self, name)
             if value is not None:
@@ -111,7 +125,7 @@ class Audience:
                     sa.select(DateWatch.user_id).where(DateWatch.event_key == self.watching)
                 )
             )
-        return sa.and_(*clauses)
+        return sa.and_(sa.true(), *clauses)
 
 
 async def count_audience(database: Database, audience: Audience) -> int:
@@ -134,10 +148,14 @@ async def enqueue(
     scheduled_for: datetime | None = None,
     dedupe_key: str | None = None,
     progress_chat_id: int | None = None,
+    copy_from: tuple[int, int] | None = None,
+    reply_markup: dict[str, Any] | None = None,
 ) -> tuple[Campaign, bool]:
     """Create a campaign and one outbox row per recipient, in one transaction. With a
     `dedupe_key` already used, nothing is added and the existing campaign is returned
-    (`created` False): enqueueing the same thing twice is harmless."""
+    (`created` False): enqueueing the same thing twice is harmless. With `copy_from` (chat id,
+    message id) each recipient gets a copy of that message (copyMessage: a photo or document
+    stays one) instead of `texts`."""
     async with database.use_session() as session:
         if dedupe_key is not None:
             existing = (
@@ -155,6 +173,9 @@ async def enqueue(
             dedupe_key=dedupe_key,
             scheduled_for=scheduled_for,
             progress_chat_id=progress_chat_id,
+            copy_from_chat_id=copy_from[0] if copy_from else None,
+            copy_message_id=copy_from[1] if copy_from else None,
+            reply_markup=reply_markup,
             status=CampaignStatus.SCHEDULED
             if scheduled_for and scheduled_for > utcnow()
             else CampaignStatus.SENDING,
@@ -263,6 +284,9 @@ class DeliveryWorker:
     # [waking_from, waking_until)); broadcasts do not wait.
     tz: Any = None
     clock: Any = utcnow
+    # Awaited as (campaign, user id, status, error) when a message cannot be delivered
+    # (blocked, failed for good): the hand-off tells staff that their reply did not arrive.
+    on_undelivered: Any = None
     _campaigns: dict[int, Campaign] = field(default_factory=dict)
     _last_to_chat: dict[int, float] = field(default_factory=dict)
     _next_slot: float = 0.0
@@ -365,6 +389,17 @@ class DeliveryWorker:
 
     async def _claim(self, limit: int) -> list[_Claimed]:
         now = utcnow()
+        # A conversation's messages (a ticket's staff replies) go in order: one waits while an
+        # earlier one to the same person is still to be sent, even if that one is retrying.
+        earlier = aliased(OutboxMessage)
+        earlier_campaign = aliased(Campaign)
+        waits_for_earlier = sa.exists().where(
+            earlier.user_id == OutboxMessage.user_id,
+            earlier.id < OutboxMessage.id,
+            earlier.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),  # type: ignore[attr-defined]
+            earlier_campaign.id == earlier.campaign_id,
+            earlier_campaign.kind == IN_ORDER_KIND,
+        )
         due = (
             sa.select(OutboxMessage.id)
             .join(Campaign, Campaign.id == OutboxMessage.campaign_id)
@@ -372,6 +407,7 @@ class DeliveryWorker:
                 OutboxMessage.status == OutboxStatus.PENDING,
                 OutboxMessage.next_attempt_at <= now,
                 Campaign.status == CampaignStatus.SENDING,
+                sa.or_(Campaign.kind != IN_ORDER_KIND, ~waits_for_earlier),
             )
             .order_by(OutboxMessage.id)
             .limit(limit)
@@ -430,10 +466,12 @@ class DeliveryWorker:
         error: str | None = None,
         retry_in: float | None = None,
         refund_attempt: bool = False,
+        message_id: int | None = None,
     ) -> None:
         values: dict[str, Any] = {"status": status, "last_error": error[:300] if error else None}
         if status == OutboxStatus.SENT:
             values["sent_at"] = utcnow()
+            values["sent_message_id"] = message_id
         if retry_in is not None:
             values["next_attempt_at"] = utcnow() + timedelta(seconds=retry_in)
         if refund_attempt:
@@ -447,6 +485,12 @@ class DeliveryWorker:
                     sa.update(User).where(User.id == row.user_id).values(is_active=False)
                 )
             await session.commit()
+        if status in (OutboxStatus.BLOCKED, OutboxStatus.FAILED) and self.on_undelivered:
+            try:
+                campaign = await self._campaign(row.campaign_id)
+                await self.on_undelivered(campaign, row.user_id, status, error)
+            except Exception:  # a note for staff must never stop the sender
+                logger.exception("could not report undelivered outbox row %s", row.row_id)
 
     async def _campaign(self, campaign_id: int) -> Campaign:
         campaign = self._campaigns.get(campaign_id)
@@ -472,14 +516,31 @@ class DeliveryWorker:
             or campaign.texts.get("*")
             or next(iter(campaign.texts.values()))
         )
+        markup = (
+            InlineKeyboardMarkup.model_validate(campaign.reply_markup)
+            if campaign.reply_markup
+            else None
+        )
         try:
             self._last_to_chat[row.user_id] = loop.time()
-            if campaign.photo:
-                await self.bot.send_photo(row.user_id, campaign.photo, caption=text)
+            sent: Message | MessageId
+            if campaign.copy_from_chat_id is not None and campaign.copy_message_id is not None:
+                sent = await self.bot.copy_message(
+                    row.user_id,
+                    campaign.copy_from_chat_id,
+                    campaign.copy_message_id,
+                    reply_markup=markup,
+                )
+            elif campaign.photo:
+                sent = await self.bot.send_photo(
+                    row.user_id, campaign.photo, caption=text, reply_markup=markup
+                )
             elif campaign.document:
-                await self.bot.send_document(row.user_id, campaign.document, caption=text)
+                sent = await self.bot.send_document(
+                    row.user_id, campaign.document, caption=text, reply_markup=markup
+                )
             else:
-                await self.bot.send_message(row.user_id, text)
+                sent = await self.bot.send_message(row.user_id, text, reply_markup=markup)
         except TelegramRetryAfter as exc:
             self._paused_until = max(self._paused_until, loop.time() + exc.retry_after)
             logger.warning("429 from the Bot API: pausing %ss", exc.retry_after)
@@ -500,7 +561,7 @@ class DeliveryWorker:
             logger.exception("unexpected error sending outbox row %s", row.row_id)
             await self._mark(row, OutboxStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
         else:
-            await self._mark(row, OutboxStatus.SENT)
+            await self._mark(row, OutboxStatus.SENT, message_id=sent.message_id)
 
     # ------------------------------------------------------------------ progress for staff
     async def _report_progress(self, *, force: bool = False) -> None:

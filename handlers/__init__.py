@@ -14,6 +14,7 @@ from handlers import (
     deadlines,
     errors,
     fallback,
+    handoff,
     keleshek,
     menu,
     onboarding,
@@ -47,6 +48,8 @@ async def membership_changed(event: ChatMemberUpdated, user: User | None) -> Non
 def build_root_router() -> Router:
     root = Router(name="root")
     root.include_router(errors.build_router())
+    # The admissions office's staff chat, before the catch-all for groups below.
+    root.include_router(handoff.build_staff_chat_router())
 
     # Talapker is a one-to-one assistant: in groups it only points people to a private chat.
     groups = Router(name="groups")
@@ -66,12 +69,14 @@ def build_root_router() -> Router:
         serpin_check.build_router(),
         keleshek.build_router(),
         deadlines.build_router(),
+        handoff.build_router(),
         menu.build_router(),
         staff.build_router(),
         privacy.build_router(),
         broadcast.build_router(),
         calendar_admin.build_router(),
         scores.build_router(),
+        handoff.build_relay_router(),
         questions.build_router(),
         fallback.build_router(),
     ):

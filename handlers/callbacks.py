@@ -43,6 +43,7 @@ MenuAction = Literal[
     "serpin",
     "deadlines",
     "keleshek",
+    "office",
 ]
 
 
@@ -119,3 +120,18 @@ class ForgetCb(CallbackData, prefix="forget"):
 class SourcesCb(CallbackData, prefix="src"):
     # PublicSource.key values joined by ".": the button works in any process, no state kept.
     keys: str
+
+
+class OfficeCb(CallbackData, prefix="office"):
+    """Send the question just asked to the admissions office (the question is in the FSM
+    data: a button cannot carry it)."""
+
+    action: Literal["send"]
+
+
+class TicketCb(CallbackData, prefix="tk"):
+    """Staff: close a ticket or save its answer; the applicant: rate the office's answer.
+    Every press is checked against who pressed it."""
+
+    action: Literal["close", "save", "up", "down"]
+    ticket_id: int

@@ -94,9 +94,10 @@ def main_menu_keyboard(t: Translator, role: str | None = None) -> InlineKeyboard
     builder = Keyboard()
     for action in MENU_ORDER.get(role or "applicant", MENU_ORDER["applicant"]):
         builder.button(text=t.plain(f"menu.{action}"), callback_data=MenuCb(action=action))
+    builder.button(text=t.plain("handoff.menu_button"), callback_data=MenuCb(action="office"))
     for action in MENU_TAIL:
         builder.button(text=t.plain(f"menu.{action}"), callback_data=MenuCb(action=action))
-    builder.adjust(1, 1, 1, 1, 1, 1, 1, 3)
+    builder.adjust(1, 1, 1, 1, 1, 1, 1, 1, 3)
     return builder.as_markup()
 
 

@@ -13,6 +13,8 @@ from aiogram.methods import SendMessage
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyParameters
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from delivery.tickets import find_staff_answer
+from handlers import handoff
 from handlers.callbacks import FeedbackCb, SourcesCb, TopicCb
 from handlers.common import profile_of, reply_long, send_long, sender, today
 from handlers.filters import COMMAND, TEXT
@@ -47,16 +49,24 @@ async def question(
     i18n: I18n,
     state: FSMContext,
     raw_state: str | None = None,
-) -> SendMessage:
+) -> SendMessage | None:
     assert message.text is not None
     route, answer = await knowledge.ask_async(
         message.text, today(settings), default_lang=lang, profile=profile_of(user)
     )
     t = i18n.translator(answer.lang)
+    if route.topic == "human":
+        return await handoff.asked_for_person(
+            message, session, state, user, t, settings, i18n, knowledge
+        )
     # Asked in the middle of a wizard: the answer says (once) that the step is still waiting.
     still_open = await still_open_note(state, raw_state, t)
     if route.is_confident:
         markup = with_scores_buttons(feedback_keyboard(t, route.topic, answer), t, answer, user)
+        await handoff.remember_answer(state, message.text, route.topic)
+        if knowledge.router.is_sensitive(message.text, route.entities):
+            await handoff.remember_question(state, message.text, "sensitive")
+            markup = handoff.with_office_button(markup, t)
         return await reply_long(
             message,
             answer.html + still_open,
@@ -66,6 +76,13 @@ async def question(
             reply_parameters=ReplyParameters(
                 message_id=message.message_id, allow_sending_without_reply=True
             ),
+        )
+    # The admissions office answered this question before: their answer, with its date.
+    staff_answer = await find_staff_answer(session, message.text)
+    if staff_answer is not None:
+        await handoff.remember_answer(state, message.text, "staff_answer")
+        return await reply_long(
+            message, handoff.staff_answer_text(t, staff_answer, settings.tz) + still_open
         )
     session.add(
         UnansweredQuestion(
@@ -79,9 +96,12 @@ async def question(
     suggestions = route.alternatives() if route.topic != "out_of_scope" else []
     if route.topic not in ("out_of_scope", *suggestions):
         suggestions = [route.topic, *suggestions][:3]
+    await handoff.remember_question(state, message.text)
     return message.answer(
         t("ask.not_sure") + still_open,
-        reply_markup=topics_keyboard(t, suggestions or POPULAR_TOPICS),
+        reply_markup=handoff.with_office_button(
+            topics_keyboard(t, suggestions or POPULAR_TOPICS), t
+        ),
     )
 
 

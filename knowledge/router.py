@@ -18,6 +18,8 @@ LOW_CONFIDENCE = 0.45
 MIN_SCORE = 1.0
 FUZZY_MIN_LENGTH = 5
 FUZZY_CUTOFF = 85
+# Quota entities that make a question sensitive (see Router.is_sensitive).
+SENSITIVE_QUOTAS = {"orphans", "disability"}
 
 _KAZAKH_LETTERS = set("әғқңөұүһі")
 _KK_WORDS = {
@@ -233,7 +235,12 @@ class Router:
             "kandas": _compile(["кандас", "kandas"]),
             "serpin": _compile(["серпин", "серпін"]),
         }
+        # A complaint goes to a person at once (with disability and orphan status, below).
+        self.complaint_words = _compile(
+            ["жалоб", "пожаловат", "жалуюсь", "шағым", "complain", "complaint"]
+        )
         every_phrase = [p for phrases in self.keywords.values() for p, _ in phrases]
+        every_phrase += self.complaint_words
         for table in (self.fields, self.regions, self.subjects, self.quota_words):
             every_phrase += [p for phrases in table.values() for p in phrases]
         self.matcher = _Matcher(every_phrase)
@@ -270,6 +277,13 @@ class Router:
             fields=fields,
             quotas=found(self.quota_words),
         )
+
+    def is_sensitive(self, text: str, entities: Entities) -> bool:
+        """Disability, orphan status or a complaint: the bot offers a person at once."""
+        if SENSITIVE_QUOTAS & set(entities.quotas):
+            return True
+        sets = [self.matcher.keys_for(t) for t in words(text)]
+        return any(_phrase_in(sets, phrase) for phrase in self.complaint_words)
 
     def find_entities(self, text: str) -> Entities:
         """Subjects, scores, groups, regions… in a text, without routing it."""

@@ -23,13 +23,25 @@ from aiogram.dispatcher.event.handler import HandlerObject
 from aiogram.types import TelegramObject, Update
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
 from observability.logs import current_update_id
 from storage.db import Database
-from storage.models import Campaign, OutboxMessage, UnansweredQuestion
+from storage.models import (
+    Campaign,
+    OutboxMessage,
+    Ticket,
+    TicketStatus,
+    UnansweredQuestion,
+    utcnow,
+)
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 logger = logging.getLogger("talapker.updates")
@@ -47,6 +59,11 @@ class DatabaseFigures(Collector):
     outbox: dict[str, int] = field(default_factory=dict)
     reminders_fired: int = 0
     unanswered: int = 0
+    open_tickets: int = 0
+    oldest_ticket_seconds: float = 0.0
+    # Tickets staff have answered, and the sum of their waits for that first reply.
+    first_replies: int = 0
+    first_reply_seconds: float = 0.0
 
     async def refresh(self, database: Database) -> None:
         async with database.session() as session:
@@ -68,6 +85,31 @@ class DatabaseFigures(Collector):
                     await session.exec(sa.select(sa.func.count()).select_from(UnansweredQuestion))
                 ).scalar_one()
             )
+            await self._refresh_tickets(session)
+
+    async def _refresh_tickets(self, session: Any) -> None:
+        now = utcnow()
+        opened = (
+            (
+                await session.exec(
+                    sa.select(Ticket.created_at).where(Ticket.status == TicketStatus.OPEN)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        self.open_tickets = len(opened)
+        self.oldest_ticket_seconds = max(((now - c).total_seconds() for c in opened), default=0)
+        # Differences of timestamps are computed here: SQLite and PostgreSQL spell them apart.
+        replied = (
+            await session.exec(
+                sa.select(Ticket.created_at, Ticket.first_reply_at).where(
+                    Ticket.first_reply_at.is_not(None)  # type: ignore[union-attr]
+                )
+            )
+        ).all()
+        self.first_replies = len(replied)
+        self.first_reply_seconds = sum((r - c).total_seconds() for c, r in replied)
 
     def collect(self) -> Iterator[Metric]:
         outbox = GaugeMetricFamily(
@@ -83,6 +125,22 @@ class DatabaseFigures(Collector):
             "talapker_unanswered_questions",
             "Questions the knowledge base could not answer, kept for staff",
             value=self.unanswered,
+        )
+        yield GaugeMetricFamily(
+            "talapker_open_tickets",
+            "Questions handed to the admissions office and not closed yet",
+            value=self.open_tickets,
+        )
+        yield GaugeMetricFamily(
+            "talapker_oldest_open_ticket_seconds",
+            "How long the oldest open ticket has waited",
+            value=self.oldest_ticket_seconds,
+        )
+        yield SummaryMetricFamily(
+            "talapker_ticket_first_reply_seconds",
+            "Time from hand-off to the first staff reply, over answered tickets",
+            count_value=self.first_replies,
+            sum_value=self.first_reply_seconds,
         )
 
 

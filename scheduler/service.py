@@ -36,6 +36,7 @@ STANDBY_RETRY = 2.0
 # with a PostgreSQL restart; the server then released the lock and another process may lead).
 LEADER_CHECK = 10.0
 JOBS_TABLE = "apscheduler_jobs"
+TICKET_SWEEP_MINUTES = 5
 _ACTIVE: ReminderScheduler | None = None
 
 
@@ -62,6 +63,11 @@ async def run_resync_job() -> None:
 async def run_retention_job() -> None:
     if _ACTIVE is not None:
         await _ACTIVE.purge_unanswered()
+
+
+async def run_ticket_job() -> None:
+    if _ACTIVE is not None and _ACTIVE.ticket_sweep is not None:
+        await _ACTIVE.ticket_sweep()
 
 
 async def run_reminder_job(event_key: str, lead: int) -> None:
@@ -91,6 +97,9 @@ class ReminderScheduler:
         self.on_queued = on_queued  # called after a reminder is queued (wakes the sender)
         self.on_lead = on_lead  # called once this process becomes the leader
         self.on_step_down = on_step_down  # awaited when it finds it no longer leads
+        # The hand-off's periodic work (post what the staff chat missed, remind staff of
+        # tickets waiting too long), set by the composition root.
+        self.ticket_sweep: Callable[[], Awaitable[None]] | None = None
         self._watch: asyncio.Task[None] | None = None
         self.unanswered_retention = timedelta(days=unanswered_retention_days)
         self.clock = clock
@@ -160,6 +169,13 @@ class ReminderScheduler:
         )
         self.scheduler.add_job(
             run_retention_job, "interval", hours=6, id="unanswered-retention", replace_existing=True
+        )
+        self.scheduler.add_job(
+            run_ticket_job,
+            "interval",
+            minutes=TICKET_SWEEP_MINUTES,
+            id="ticket-sweep",
+            replace_existing=True,
         )
         await self.purge_unanswered()
         logger.info("scheduler running (%d jobs)", len(self.scheduler.get_jobs()))

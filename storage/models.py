@@ -68,6 +68,9 @@ class User(SQLModel, table=True):
     # Reminders reach this user only from hour `waking_from` to `waking_until` (local time).
     waking_from: int = Field(default=9, sa_column_kwargs={"server_default": "9"})
     waking_until: int = Field(default=21, sa_column_kwargs={"server_default": "21"})
+    # The ticket with the admissions office that this user's messages go to (None: none open).
+    # On the user row, which every update loads anyway, so ordinary questions cost no query.
+    open_ticket_id: int | None = Field(default=None)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -160,6 +163,11 @@ class Campaign(SQLModel, table=True):
     progress_chat_id: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger))
     progress_message_id: int | None = None
     progress_lang: str | None = Field(default=None, max_length=2)
+    # Instead of `texts`: copy this message (a staff reply, with its photo or document).
+    copy_from_chat_id: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger))
+    copy_message_id: int | None = None
+    # An inline keyboard (Bot API JSON) sent with every message of the campaign.
+    reply_markup: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON))
 
 
 class OutboxStatus(StrEnum):
@@ -188,6 +196,8 @@ class OutboxMessage(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=300)
     next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The message id the recipient got (to edit it later: a corrected staff reply).
+    sent_message_id: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger))
 
 
 class AuditEntry(SQLModel, table=True):
@@ -258,4 +268,99 @@ class DateWatch(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False, index=True))
     event_key: str = Field(max_length=64, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class TicketStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Ticket(SQLModel, table=True):
+    """A question handed to the admissions office. Deleted with the user (/forget)."""
+
+    __tablename__ = "tickets"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False, index=True))
+    status: str = Field(default=TicketStatus.OPEN, max_length=8, index=True)
+    lang: str = Field(max_length=2)
+    question: str = Field(max_length=1000)
+    # Why it came: "asked" (menu, "talk to a human"), "unsure", "sensitive".
+    reason: str = Field(default="asked", max_length=16)
+    # Where the card is: the staff chat, its forum topic (None: a group without topics).
+    staff_chat_id: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger))
+    thread_id: int | None = None
+    card_message_id: int | None = None
+    # Staff who answered first ("took it"); their Telegram display name, for /tickets.
+    taken_by: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger))
+    taken_by_name: str | None = Field(default=None, max_length=64)
+    helpful: bool | None = None  # the applicant's 👍/👎 on the office's answer
+    # What the card shows besides the profile, as it was at hand-off: the scores entered and
+    # the bot's last few answers ({"q": question, "topic": topic}).
+    context: dict[str, Any] = Field(
+        default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False)
+    )
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    first_reply_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    reminded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closed_by: str | None = Field(default=None, max_length=16)  # "staff" | "applicant"
+
+
+class TicketTopic(SQLModel, table=True):
+    """The staff chat's forum topic of one applicant, opened at their first hand-off and used
+    for every later ticket. Deleted with the user (/forget)."""
+
+    __tablename__ = "ticket_topics"
+
+    user_id: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True, autoincrement=False))
+    chat_id: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    thread_id: int = Field(index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class TicketMessage(SQLModel, table=True):
+    """One message of a ticket, either way: `in` (applicant → staff chat) or `out` (staff →
+    applicant, through the outbox). The staff chat's message id finds the ticket of a reply
+    in a group without topics and of an edited staff message; the unique key makes a
+    redelivered update harmless (exactly once)."""
+
+    __tablename__ = "ticket_messages"
+    __table_args__ = (
+        sa.UniqueConstraint("direction", "chat_id", "message_id", name="uq_ticket_message_origin"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="tickets.id", index=True)
+    direction: str = Field(max_length=3)  # in | out
+    # Where the message was written (the applicant's chat for `in`, the staff chat for `out`).
+    chat_id: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    message_id: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    # Its copy on the other side: in the staff chat (`in`, None until forwarded) or the
+    # outbox row that carries it to the applicant (`out`).
+    copy_message_id: int | None = Field(
+        default=None, sa_column=sa.Column(sa.BigInteger, index=True)
+    )
+    outbox_campaign_id: int | None = Field(default=None, index=True)
+    # The text (HTML) or caption, for "save as answer" and `talapker tickets show`.
+    text: str | None = Field(default=None, max_length=4096)
+    staff_id: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class StaffAnswer(SQLModel, table=True):
+    """A question and the admissions office's reply, saved by staff from a ticket: the bot
+    answers the next person who asks the same question with it. No applicant id."""
+
+    __tablename__ = "staff_answers"
+
+    id: int | None = Field(default=None, primary_key=True)
+    question: str = Field(max_length=1000)
+    # knowledge.text.words of the question, joined: the same question in other spelling.
+    normalised: str = Field(max_length=1000, index=True)
+    answer: str = Field(max_length=4096)
+    lang: str = Field(max_length=2)
+    source: str = Field(default="admissions office", max_length=64)
+    created_by: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

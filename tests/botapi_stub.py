@@ -4,6 +4,12 @@ It speaks the wire format (`POST /bot<token>/<method>` with JSON, urlencoded or 
 bodies; `{"ok": …, "result": …}` answers), records every call, feeds `getUpdates` from a queue
 of pushed updates, delivers updates to a registered webhook, and can misbehave on purpose:
 blocked chats (403), a global rate limit (429 + retry_after) and injected server errors (5xx).
+
+Groups behave like supergroups: with `forums` a chat has topics (createForumTopic gives a
+thread id; a deleted topic answers 400 "message thread not found"), without it
+createForumTopic answers "the chat is not a forum"; `kicked_chats` are chats the bot was
+removed from (403). copyMessage copies a message the stub has seen (pushed by a test or sent by
+the bot), as it is at that moment, edits included.
 """
 
 from __future__ import annotations
@@ -67,6 +73,13 @@ class StubBotAPI:
         self.blocked_chats: set[int] = set()
         self.bad_request_chats: set[int] = set()
         self.failing_chats: set[int] = set()
+        self.kicked_chats: set[int] = set()
+        self.forums: set[int] = set()
+        self.topics: dict[tuple[int, int], dict[str, Any]] = {}
+        self.deleted_topics: set[tuple[int, int]] = set()
+        # Every message the stub has seen, by (chat id, message id): what copyMessage copies.
+        self.messages: dict[tuple[int, int], dict[str, Any]] = {}
+        self._thread_ids = itertools.count(1001)
         self.fail_next: dict[str, int] = {}
         self.rate_limit_per_second: float | None = None
         self.retry_after = 1
@@ -129,7 +142,46 @@ class StubBotAPI:
                 message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
         message |= extra
         self._user_messages[(user_id, message["message_id"])] = message
+        self.messages[(user_id, message["message_id"])] = message
         return {"update_id": self.next_update_id(), "message": message}
+
+    def group_message_update(
+        self,
+        chat_id: int,
+        user_id: int,
+        text: str | None = None,
+        *,
+        thread_id: int | None = None,
+        reply_to: dict[str, Any] | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """A message a member writes in a supergroup: in a topic (`thread_id`), or as a
+        reply to a message (`reply_to`, a message dict)."""
+        message: dict[str, Any] = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "supergroup", "is_forum": chat_id in self.forums},
+            "from": self.user(user_id, extra.pop("language_code", None)),
+        }
+        if text is not None:
+            message["text"] = text
+            if text.startswith("/"):
+                command = text.split()[0]
+                message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        if thread_id is not None:
+            message["message_thread_id"] = thread_id
+            message["is_topic_message"] = True
+        if reply_to is not None:
+            message["reply_to_message"] = reply_to
+        message |= extra
+        self.messages[(chat_id, message["message_id"])] = message
+        return {"update_id": self.next_update_id(), "message": message}
+
+    async def edit(self, message: dict[str, Any], **changes: Any) -> dict[str, Any]:
+        """The author edits a message they wrote: Telegram sends `edited_message`."""
+        edited = message | changes | {"edit_date": int(time.time())}
+        self.messages[(edited["chat"]["id"], edited["message_id"])] = edited
+        return await self.push({"update_id": self.next_update_id(), "edited_message": edited})
 
     def callback_update(
         self, user_id: int, data: str, message: dict[str, Any] | None = None
@@ -204,6 +256,14 @@ class StubBotAPI:
             if c.method == method.lower()
             and c.status == 200
             and (chat_id is None or c.params.get("chat_id") == chat_id)
+        ]
+
+    def copies_to(self, chat_id: int) -> list[dict[str, Any]]:
+        """What copyMessage put in a chat, in order: the copied message as the chat got it."""
+        return [
+            self.messages[(chat_id, c.result["message_id"])]
+            for c in self.calls
+            if c.method == "copymessage" and c.status == 200 and c.params.get("chat_id") == chat_id
         ]
 
     def delivered(self, method: str = "sendMessage") -> list[int]:
@@ -330,6 +390,19 @@ class StubBotAPI:
         if self.fail_next.get(method, 0) > 0:
             self.fail_next[method] -= 1
             return 500, {"ok": False, "error_code": 500, "description": "Internal Server Error"}
+        chat = params.get("chat_id")
+        if chat in self.kicked_chats and (method in SEND_METHODS or "forumtopic" in method):
+            return 403, _body(403, "Forbidden: bot was kicked from the supergroup chat")
+        thread = params.get("message_thread_id")
+        if thread is not None and (chat, thread) in self.deleted_topics:
+            return 400, _body(400, "Bad Request: message thread not found")
+        if method == "createforumtopic" and chat not in self.forums:
+            return 400, _body(400, "Bad Request: the chat is not a forum")
+        if (
+            method == "copymessage"
+            and (params.get("from_chat_id"), params.get("message_id")) not in self.messages
+        ):
+            return 400, _body(400, "Bad Request: message to copy not found")
         if method in SEND_METHODS:
             if self._rate_limited():
                 return 429, {
@@ -338,7 +411,6 @@ class StubBotAPI:
                     "description": f"Too Many Requests: retry after {self.retry_after}",
                     "parameters": {"retry_after": self.retry_after},
                 }
-            chat = params.get("chat_id")
             if chat in self.blocked_chats:
                 return 403, _body(403, "Forbidden: bot was blocked by the user")
             if chat in self.bad_request_chats:
@@ -376,10 +448,13 @@ class StubBotAPI:
             "date": int(time.time()),
             "chat": {
                 "id": chat_id,
-                "type": "private" if isinstance(chat_id, int) and chat_id > 0 else "group",
+                "type": "private" if isinstance(chat_id, int) and chat_id > 0 else "supergroup",
             },
             "from": self._bot_user(),
         } | content
+        if params.get("message_thread_id") is not None:
+            message["message_thread_id"] = params["message_thread_id"]
+            message["is_topic_message"] = True
         if (
             isinstance(params.get("reply_markup"), dict)
             and "inline_keyboard" in params["reply_markup"]
@@ -390,6 +465,8 @@ class StubBotAPI:
         if replied is not None:
             # Like Telegram: a reply carries the message it answers (and a callback on it too).
             message["reply_to_message"] = replied
+        key = (chat_id, message["message_id"])
+        self.messages[key] = self.messages.get(key, {}) | message
         return message
 
     def _user_message(self, chat_id: Any, message_id: Any) -> dict[str, Any] | None:
@@ -416,6 +493,18 @@ class StubBotAPI:
             )
         if method == "editmessagereplymarkup":
             return self._message(params)
+        if method == "editmessagecaption":
+            return self._message(params, caption=params.get("caption"))
+        if method == "copymessage":
+            return self._copy(params)
+        if method == "createforumtopic":
+            thread = next(self._thread_ids)
+            self.topics[(params["chat_id"], thread)] = {"name": params["name"], "closed": False}
+            return {"message_thread_id": thread, "name": params["name"], "icon_color": 7322096}
+        if method in ("closeforumtopic", "reopenforumtopic"):
+            topic = self.topics[(params["chat_id"], params["message_thread_id"])]
+            topic["closed"] = method == "closeforumtopic"
+            return True
         if method == "setwebhook":
             self.webhook = params
             return True
@@ -429,6 +518,16 @@ class StubBotAPI:
                 "pending_update_count": 0,
             }
         return True
+
+    def _copy(self, params: dict[str, Any]) -> dict[str, Any]:
+        source = self.messages[(params["from_chat_id"], params["message_id"])]
+        content = {
+            k: v
+            for k, v in source.items()
+            if k in ("text", "entities", "photo", "document", "caption", "voice", "video")
+        }
+        copy = self._message({k: v for k, v in params.items() if k != "message_id"}, **content)
+        return {"message_id": copy["message_id"]}
 
 
 def _body(status: int, description: str) -> dict[str, Any]:

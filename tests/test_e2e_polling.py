@@ -100,6 +100,7 @@ async def test_onboarding_in_each_language_stores_the_profile(
         "deadlines",
         "keleshek",
         "ask",
+        "office",
         "profile",
         "language",
         "help",
