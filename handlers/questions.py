@@ -29,7 +29,7 @@ from knowledge.schema import TOPICS
 from knowledge.service import Knowledge
 from storage.models import AnswerVote, UnansweredQuestion, User
 
-# Offered when the question matched nothing at all.
+# Offered when the question matched no topic well enough to name any.
 POPULAR_TOPICS = ["threshold", "grant_chance", "deadlines", "quotas"]
 MAX_LOGGED_TEXT = 1000
 NOT_RATED = frozenset({"thanks", "goodbye", "acknowledgement"})
@@ -92,9 +92,13 @@ async def question(
             confidence=route.confidence,
         )
     )
+    if route.topic == "out_of_scope":
+        # Declined (weather, football, homework): no topic is forced on it, and nothing is
+        # offered for the office; staff still see it in the unanswered list.
+        return await reply_long(message, answer.html + still_open)
     await send_long(message.answer, answer.html)
-    suggestions = route.alternatives() if route.topic != "out_of_scope" else []
-    if route.topic not in ("out_of_scope", *suggestions):
+    suggestions = route.alternatives()
+    if route.topic not in suggestions:
         suggestions = [route.topic, *suggestions][:3]
     await handoff.remember_question(state, message.text)
     return message.answer(

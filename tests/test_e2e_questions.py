@@ -36,25 +36,38 @@ async def test_questions_are_answered_in_the_language_they_were_asked_in(
     assert await unanswered_rows(polling_bot) == []  # confident answers are not logged
 
 
-async def test_an_unclear_question_is_logged_without_the_user_and_offers_topics(
+async def test_an_off_topic_question_is_declined_and_logged_without_the_user(
     stub: StubBotAPI, polling_bot: RunningBot
 ) -> None:
     await stub.send_text(802, "посоветуй хороший фильм на вечер", language_code="ru")
     answer = await stub.next_reply(802)
-    offer = await stub.next_reply(802)
     assert "только на вопросы о поступлении" in answer["text"]
-    assert "Не уверен" in offer["text"]
-    labels = [label for label, _ in buttons(offer)]
-    assert "🎯 Пороговые баллы" in labels
+    assert buttons(answer) == []  # no topic forced on it, nothing offered for the office
 
     rows = await eventually(lambda: unanswered_rows(polling_bot), lambda rows: len(rows) == 1)
     assert [(r.text, r.lang, r.topic_guess) for r in rows] == [
         ("посоветуй хороший фильм на вечер", "ru", "out_of_scope")
     ]
     assert not hasattr(UnansweredQuestion, "user_id")
+    await stub.send_text(802, "/help")
+    await stub.next_reply(802)
+    assert len(stub.texts_to(802)) == 2  # the refusal came alone, then the help
 
-    await stub.press(802, "topic:threshold:ru")
-    assert "Пороговые баллы" in (await stub.next_reply(802))["text"]
+
+async def test_an_unclear_question_is_logged_and_offers_the_closest_topics(
+    stub: StubBotAPI, polling_bot: RunningBot
+) -> None:
+    await stub.send_text(806, "мне нужна помощь с поступлением", language_code="ru")
+    await stub.next_reply(806)  # the closest topic's answer
+    offer = await stub.next_reply(806)
+    assert "Не уверен" in offer["text"]
+    offered = [data for _, data in buttons(offer)]
+    assert "topic:documents:ru" in offered and len(offered) >= 3
+    rows = await eventually(lambda: unanswered_rows(polling_bot), lambda rows: len(rows) == 1)
+    assert rows[0].text == "мне нужна помощь с поступлением"
+
+    await stub.press(806, "topic:documents:ru")
+    assert "Документы" in (await stub.next_reply(806))["text"]
 
 
 async def test_forged_topic_button_is_refused(stub: StubBotAPI, polling_bot: RunningBot) -> None:
@@ -83,8 +96,7 @@ async def test_staff_commands_exist_only_for_staff(stub: StubBotAPI, start_polli
 
     await stub.send_text(900, "/reload_kb", language_code="en")
     assert "Knowledge base reloaded" in (await stub.next_reply(900))["text"]
-    await stub.send_text(901, "tell me a joke")  # unanswered, logged
-    await stub.next_reply(901)
+    await stub.send_text(901, "tell me a joke")  # declined, logged
     await stub.next_reply(901)
     await stub.send_text(900, "/unanswered", language_code="en")
     listing = (await stub.next_reply(900))["text"]
