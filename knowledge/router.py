@@ -126,6 +126,10 @@ def detect_language(text: str, default: str = "ru") -> str:
     return "en"
 
 
+# Small talk that often opens or closes a real question; the question wins.
+_POLITENESS = ("greeting", "thanks", "goodbye", "acknowledgement")
+
+
 @dataclass(frozen=True)
 class Route:
     topic: str
@@ -319,6 +323,11 @@ class Router:
             scores[topic] = sum(matched.values())
             strongest[topic] = max(matched.values(), default=0.0)
         self._apply_entity_rules(scores, strongest, entities, tokens)
+        if any(scores[topic] > 0 for topic in scores if topic not in _POLITENESS):
+            # "Привет, сколько баллов нужно на грант?": the greeting is manners, the question
+            # is what the person wants answered.
+            for topic in _POLITENESS:
+                scores[topic] = 0.0
         ranked = sorted(scores.items(), key=lambda kv: -kv[1])
         (best, s1), (_, s2) = ranked[0], ranked[1]
         if s1 < MIN_SCORE:
