@@ -170,6 +170,8 @@ def test_accuracy_on_the_labelled_sets() -> None:
         # kk 91.9% since a greeting gives way to the question ("салем бот комектесши" now gets
         # the about-the-bot answer where its writer expected a greeting).
         ("fresh_2.tsv", 0.91),
+        # Held out too: written after all the tuning, measured once untuned at 92.0-93.1%.
+        ("fresh_3.tsv", 0.91),
     )
     for name, bar in sets:
         report = evaluate(lambda q: KNOWLEDGE.route(q, default_lang="ru"), DATA / name)
