@@ -6,8 +6,11 @@ Each path runs the transaction every update on PostgreSQL opens: BEGIN, migratio
 `talapker_open_conversation` (the sender's lock, user row and conversation state), COMMIT;
 three round trips every time. Paths:
 
-- `talapker`: the middleware's path, an SQLModel `AsyncSession` with the prebuilt ORM
-  statement (the user comes back as a `User` object).
+- `talapker`: the middleware's path on PostgreSQL since 2026-12-03: a connection of the
+  conversation pool (storage/conversation.py), its transaction, the function's row picked into
+  the user's columns, and the `User` object made from them.
+- `orm session`: the path before: an SQLModel `AsyncSession` with a prebuilt ORM statement
+  (the user comes back as a `User` object from SQLAlchemy's row loading).
 - `core`: the same session, running `SELECT 1` instead: what the session machinery costs
   without the ORM's row loading.
 - `asyncpg via pool`: a connection from SQLAlchemy's pool, then the driver directly.
@@ -15,7 +18,7 @@ three round trips every time. Paths:
 
 Printed per path: the median over --repeats of this process's CPU time per transaction
 (user + system: PostgreSQL's own work is in another process), and the ratio to the
-baseline. Last line: orm_vs_asyncpg=<x>
+baseline. Last line: talapker_vs_asyncpg=<x> orm_vs_asyncpg=<y>
 """
 
 from __future__ import annotations
@@ -36,11 +39,21 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from handlers.middlewares import (  # noqa: E402
-    _LOCK_SENDER_AND_READ,
     CONVERSATION_LOCK_CLASS,
     conversation_lock_key,
 )
 from storage.db import Database  # noqa: E402
+from storage.models import FsmRecord, User  # noqa: E402
+
+_USER_COLUMNS = list(User.__table__.columns)  # type: ignore[attr-defined]
+ORM_OPEN = sa.select(User, FsmRecord.state, FsmRecord.data).from_statement(  # type: ignore[call-overload]
+    sa.text(
+        "SELECT "
+        + ", ".join(f"(opened.u).{column.name}" for column in _USER_COLUMNS)
+        + ", opened.state, opened.data FROM talapker_open_conversation("
+        ":lock_class, :lock_key, :user_id, :key) AS opened"
+    ).columns(*_USER_COLUMNS, FsmRecord.__table__.c.state, FsmRecord.__table__.c.data)  # type: ignore[attr-defined]
+)
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:54329/talapker_bench"
 OPEN = "SELECT * FROM talapker_open_conversation($1, $2, $3, $4)"
@@ -71,9 +84,18 @@ async def main(args: argparse.Namespace) -> None:
     dsn = args.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
     connection = await asyncpg.connect(dsn)
 
+    assert database.conversations is not None, "PostgreSQL only"
+    conversations = database.conversations
+
     async def talapker() -> None:
+        async with conversations.transaction() as transaction:
+            opened = await transaction.open(*lock.values(), USER_ID, FSM_KEY)
+            if opened.user is not None:
+                User(**opened.user)
+
+    async def orm_session() -> None:
         async with database.session() as session:
-            (await session.exec(_LOCK_SENDER_AND_READ, params=params)).one()
+            (await session.exec(ORM_OPEN, params=params)).one()
             await session.commit()
 
     async def core() -> None:
@@ -94,6 +116,7 @@ async def main(args: argparse.Namespace) -> None:
     paths = {
         "asyncpg": bare_asyncpg,
         "talapker": talapker,
+        "orm session": orm_session,
         "core": core,
         "asyncpg via pool": asyncpg_via_pool,
     }
@@ -104,11 +127,14 @@ async def main(args: argparse.Namespace) -> None:
         }
     finally:
         await connection.close()
-        await database.engine.dispose()
+        await database.dispose()
     baseline = figures["asyncpg"]
     for name, micros in figures.items():
         print(f"{name:18s} {micros:7.0f} us CPU per transaction   x{micros / baseline:.2f}")
-    print(f"orm_vs_asyncpg={figures['talapker'] / baseline:.2f}")
+    print(
+        f"talapker_vs_asyncpg={figures['talapker'] / baseline:.2f} "
+        f"orm_vs_asyncpg={figures['orm session'] / baseline:.2f}"
+    )
 
 
 if __name__ == "__main__":

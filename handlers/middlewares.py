@@ -24,11 +24,12 @@ from aiogram.methods.base import TelegramType
 from aiogram.types import CallbackQuery, Message, TelegramObject
 from aiogram.types import User as TelegramUser
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.settings import HandlerSettings
 from i18n import LANGUAGES, I18n, Translator, telegram_language
-from storage.db import Database, current_session
+from storage.db import Database, current_session, used_connection
 from storage.fsm_storage import SQLModelStorage
 from storage.models import FsmRecord, User, utcnow
 
@@ -51,87 +52,131 @@ def conversation_lock_key(user_id: int) -> int:
     return folded - (1 << 32) if folded >= 1 << 31 else folded
 
 
-# Built once: composing a statement costs more CPU than PostgreSQL spends running it.
-_LOCK_SENDER = sa.select(
-    sa.func.pg_advisory_xact_lock(sa.bindparam("lock_class"), sa.bindparam("lock_key"))
-)
+# Built once: composing a statement costs more CPU than SQLite spends running it.
 _SENDER_AND_RECORD = (
     sa.select(User, FsmRecord.state, FsmRecord.data)  # type: ignore[call-overload]
     .outerjoin(FsmRecord, FsmRecord.key == sa.bindparam("key"))  # type: ignore[arg-type]
     .where(User.id == sa.bindparam("user_id"))
-)
-# Migration 0008's function: the lock, then both reads, in one round trip.
-_USER_COLUMNS = list(User.__table__.columns)  # type: ignore[attr-defined]
-_LOCK_SENDER_AND_READ = sa.select(
-    User, FsmRecord.state, FsmRecord.data
-).from_statement(  # type: ignore[call-overload]
-    sa.text(
-        "SELECT "
-        + ", ".join(f"(opened.u).{column.name}" for column in _USER_COLUMNS)
-        + ", opened.state, opened.data FROM talapker_open_conversation("
-        ":lock_class, :lock_key, :user_id, :key) AS opened"
-    ).columns(*_USER_COLUMNS, FsmRecord.__table__.c.state, FsmRecord.__table__.c.data)  # type: ignore[attr-defined]
 )
 
 
 class DbSessionMiddleware(BaseMiddleware):
     """One database session per update, committed when the handler succeeds.
 
-    On PostgreSQL the transaction first takes an advisory lock on the sender, released at
-    commit: with several web workers, two quick updates from one person can land on different
-    workers, and the second must see the wizard state the first one wrote. (Within one process
-    the event isolation already serialises them.)
+    On PostgreSQL the update first opens its own transaction on a bare asyncpg connection
+    (storage/conversation.py), which takes an advisory lock on the sender, released at commit:
+    with several web workers, two quick updates from one person can land on different workers,
+    and the second must see the wizard state the first one wrote. (Within one process the
+    event isolation already serialises them.) The same round trip reads the sender's user row
+    and conversation record. The user joins the update's ORM session without a query, so
+    `UserMiddleware` and the handlers work with it as usual, and the record goes to the
+    storage's copy for this update.
 
-    The same round trip reads the sender's user row and conversation record (migration 0008's
-    function; on SQLite, one query without the lock). The user lands in the session's identity
-    map, so `UserMiddleware` finds it without a query, and the record in the storage's copy for
-    this update, whose changes are written before the commit. Each round trip costs more CPU
-    than the rest of a short answer."""
+    At the end, an update that used its ORM session (any statement, any new or changed object
+    besides the sender) writes the record in that session and commits it, then the bare
+    transaction commits and releases the lock: the profile change and the wizard step it
+    completes are committed together. Most updates (a question, a step that changes only the
+    record, the sender's last-seen time) never touch the ORM session: their writes go over the
+    bare connection, at a quarter of the ORM's cost (`bench/transaction.py`).
+
+    On SQLite (one writer at a time, no advisory locks) the ORM session does everything: one
+    query reads the user and the record, the record's changes are written before the commit."""
 
     def __init__(self, database: Database, storage: BaseStorage) -> None:
         self.database = database
-        self.on_postgres = not database.is_sqlite
         self.storage = storage if isinstance(storage, SQLModelStorage) else None
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        sender: TelegramUser | None = data.get("event_from_user")
         async with self.database.session() as session:
             data["session"] = session
             token = current_session.set(session)
             try:
                 with self.storage.update_scope() if self.storage else nullcontext():
-                    sender: TelegramUser | None = data.get("event_from_user")
+                    if self.database.conversations is not None and sender is not None:
+                        return await self._on_postgres(handler, event, data, session, sender)
                     if sender is not None:
-                        await self._open_conversation(session, sender, data)
+                        await self._read_on_sqlite(session, sender, data)
                     result = await handler(event, data)
                     if self.storage:
                         await self.storage.flush(session)
-                await session.commit()
+                    await session.commit()
+                    return result
             finally:
                 current_session.reset(token)
+
+    async def _on_postgres(
+        self,
+        handler: Handler,
+        event: TelegramObject,
+        data: dict[str, Any],
+        session: AsyncSession,
+        sender: TelegramUser,
+    ) -> Any:
+        assert self.database.conversations is not None
+        key: StorageKey | None = data.get("conversation_key")
+        lock = (CONVERSATION_LOCK_CLASS, conversation_lock_key(sender.id))
+        async with self.database.conversations.transaction() as transaction:
+            user: User | None = None
+            if sender.is_bot:
+                await transaction.lock(*lock)
+            else:
+                built = self.storage.build_key(key) if self.storage and key else None
+                opened = await transaction.open(*lock, sender.id, built)
+                if built is not None and self.storage is not None:
+                    self.storage.preload(built, opened.state, opened.data)
+                if opened.user is not None:
+                    user = User(**opened.user)
+                    make_transient_to_detached(user)  # persistent as read, not a new row
+                    session.add(user)
+                    data["user"] = user
+            result = await handler(event, data)
+            if _wrote_in_session(session, user):
+                if self.storage:
+                    await self.storage.flush(session)
+                await session.commit()
+            else:
+                if user is not None and session.is_modified(user):
+                    await transaction.update_user(user.id, _changed_columns(user))
+                if self.storage:
+                    await self.storage.flush_to(transaction)
             return result
 
-    async def _open_conversation(
+    async def _read_on_sqlite(
         self, session: AsyncSession, sender: TelegramUser, data: dict[str, Any]
     ) -> None:
         key: StorageKey | None = data.get("conversation_key")
-        lock = {"lock_class": CONVERSATION_LOCK_CLASS, "lock_key": conversation_lock_key(sender.id)}
         if self.storage is None or key is None or sender.is_bot:
-            if self.on_postgres:
-                await session.exec(_LOCK_SENDER, params=lock)
             return
         built = self.storage.build_key(key)
         params = {"user_id": sender.id, "key": built}
-        if self.on_postgres:
-            row = (await session.exec(_LOCK_SENDER_AND_READ, params=lock | params)).one()
-        else:
-            row = (await session.exec(_SENDER_AND_RECORD, params=params)).first()
-            if row is None:  # a newcomer: no row to join the record to; it is read on use
-                return
+        row = (await session.exec(_SENDER_AND_RECORD, params=params)).first()
+        if row is None:  # a newcomer: no row to join the record to; it is read on use
+            return
         user, state, record_data = row
-        if user is not None:
-            # The identity map holds objects weakly: the user stays alive through `data`.
-            data["user"] = user
+        # The identity map holds objects weakly: the user stays alive through `data`.
+        data["user"] = user
         self.storage.preload(built, state, record_data)
+
+
+def _wrote_in_session(session: AsyncSession, sender: User | None) -> bool:
+    """Whether the update's ORM session has anything to commit (a statement it ran may have
+    written; a new, deleted or changed object besides the sender will be)."""
+    return (
+        used_connection(session)
+        or bool(session.new)
+        or bool(session.deleted)
+        or any(changed is not sender for changed in session.dirty)
+    )
+
+
+def _changed_columns(user: User) -> dict[str, Any]:
+    state = sa.inspect(user)
+    return {
+        attribute.key: attribute.value
+        for attribute in state.attrs
+        if attribute.history.has_changes()
+    }
 
 
 class ConversationLockMiddleware(BaseMiddleware):

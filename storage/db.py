@@ -17,13 +17,18 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.conversation import ConversationPool
 
 try:
     import fcntl
 except ImportError:  # Windows: SQLite migrations are then not guarded across processes
     fcntl = None  # type: ignore[assignment]
 
+# Set in a session's info once it has run a statement on a connection.
+USED_CONNECTION = "talapker_used_connection"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Any constant works; it only has to be the same for every process of one installation.
 MIGRATION_LOCK_ID = 0x7A1A9CE2
@@ -66,8 +71,16 @@ class Database:
         if self.is_sqlite:
             sa.event.listen(self.engine.sync_engine, "connect", _enable_sqlite_pragmas)
         self.session_maker = async_sessionmaker(
-            self.engine, class_=AsyncSession, expire_on_commit=False
+            self.engine,
+            class_=AsyncSession,
+            sync_session_class=TrackedSession,
+            expire_on_commit=False,
         )
+        # PostgreSQL: the updates' own transactions (storage/conversation.py).
+        self.conversations: ConversationPool | None = None
+        if not self.is_sqlite:
+            dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+            self.conversations = ConversationPool(dsn, max_size=2 * pool_size)
 
     @property
     def is_sqlite(self) -> bool:
@@ -136,7 +149,23 @@ class Database:
         return True
 
     async def dispose(self) -> None:
+        if self.conversations is not None:
+            await self.conversations.close()
         await self.engine.dispose()
+
+
+class TrackedSession(Session):
+    """SQLModel's session, noting in its info when it first runs a statement."""
+
+
+@sa.event.listens_for(TrackedSession, "after_begin")
+def _note_connection_used(session: Session, _transaction: Any, _connection: Any) -> None:
+    session.info[USED_CONNECTION] = True
+
+
+def used_connection(session: AsyncSession) -> bool:
+    """Whether the session ran any statement (and so may have written something)."""
+    return bool(session.info.get(USED_CONNECTION))
 
 
 def _upgrade_to_head(sync_connection: sa.Connection) -> None:

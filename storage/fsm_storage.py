@@ -26,6 +26,7 @@ from aiogram.fsm.storage.base import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from storage.conversation import ConversationTransaction, current_transaction
 from storage.db import Database
 from storage.models import FsmRecord, utcnow
 
@@ -81,18 +82,28 @@ class SQLModelStorage(BaseStorage):
     def build_key(self, key: StorageKey) -> str:
         return self.key_builder.build(key)
 
+    def _changed(self) -> Iterator[tuple[str, ConversationRecord]]:
+        for key, record in (_update_records.get() or {}).items():
+            if record.changed:
+                record.changed = False
+                yield key, record
+
     async def flush(self, session: Any) -> None:
         """Write the update's changed records in its session. An emptied record (state and
         data cleared) is deleted rather than kept as a row of nulls."""
-        records = _update_records.get()
-        for key, record in (records or {}).items():
-            if not record.changed:
-                continue
+        for key, record in self._changed():
             if record.empty:
                 await session.exec(sa.delete(FsmRecord).where(FsmRecord.key == key))  # type: ignore[arg-type]
             else:
                 await session.exec(self._upsert(key, {"state": record.state, "data": record.data}))
-            record.changed = False
+
+    async def flush_to(self, transaction: ConversationTransaction) -> None:
+        """The same as `flush`, on the update's bare PostgreSQL transaction."""
+        for key, record in self._changed():
+            if record.empty:
+                await transaction.delete_record(key)
+            else:
+                await transaction.write_record(key, record.state, record.data)
 
     async def _record(self, key: str) -> ConversationRecord | None:
         """The update's copy of a record, read from the database on first use; None outside
@@ -101,7 +112,12 @@ class SQLModelStorage(BaseStorage):
         if records is None:
             return None
         record = records.get(key)
-        if record is None:
+        transaction = current_transaction.get()
+        if record is None and transaction is not None:
+            found = await transaction.read_record(key)
+            record = ConversationRecord(*found) if found else ConversationRecord()
+            records[key] = record
+        elif record is None:
             async with self.database.use_session() as session:
                 result = await session.exec(
                     sa.select(FsmRecord.state, FsmRecord.data).where(FsmRecord.key == key)

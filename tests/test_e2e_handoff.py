@@ -566,3 +566,38 @@ async def test_ticket_replies_reach_the_applicant_in_order_even_when_one_is_retr
     stub.fail_next["sendmessage"] = 1  # "one" meets a 500 and is retried after a backoff
     await drain(stub, database, rate=100)
     assert stub.texts_to(user) == ["one", "two", "three"]
+
+
+async def test_a_returning_applicant_s_answers_reach_the_card_and_their_visit_is_noted(
+    stub: StubBotAPI, start_polling: Any
+) -> None:
+    """Questions answered by the bot are kept in the conversation record and shown on the card
+    when the person later asks for someone, and a person back after a day is active again. On
+    PostgreSQL both are written over the update's bare transaction, not the ORM session."""
+    bot = await start(start_polling, stub)
+    day_ago = utcnow() - timedelta(days=1)
+    async with bot.app.database.session() as session:
+        session.add(
+            User(
+                id=APPLICANT,
+                language="ru",
+                role="applicant",
+                region="turkistan",
+                settlement="rural",
+                onboarded=True,
+                is_active=False,
+                created_at=day_ago,
+                last_seen_at=day_ago,
+            )
+        )
+        await session.commit()
+    await stub.send_text(APPLICANT, "какой пороговый балл для участия в конкурсе на грант")
+    assert "балл" in (await stub.next_reply(APPLICANT))["text"]
+    back = await bot.user_when(APPLICANT, lambda u: u.last_seen_at > day_ago + timedelta(hours=1))
+    assert back.is_active and back.region == "turkistan" and back.language == "ru"
+    await stub.send_text(APPLICANT, "какие документы нужны для поступления")
+    await stub.next_reply(APPLICANT)
+    await open_ticket(stub, APPLICANT, "а общежитие дают первокурсникам?")
+    card = await wait_staff(stub, "Обращение №1")
+    assert "пороговый балл" in card.params["text"], card.params["text"]
+    assert "какие документы нужны" in card.params["text"]
