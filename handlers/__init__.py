@@ -26,7 +26,7 @@ from handlers import (
     staff,
     unt_check,
 )
-from handlers.filters import COMMAND, NOT_PRIVATE, PRIVATE
+from handlers.filters import COMMAND, NOT_PRIVATE, PRIVATE, CommandOrStep
 from i18n import Translator
 from storage.models import User
 
@@ -62,6 +62,8 @@ def build_root_router() -> Router:
     private.message.filter(PRIVATE)
     private.edited_message.filter(PRIVATE)
     private.my_chat_member.register(membership_changed, PRIVATE)
+    # Commands and wizard steps: an ordinary question skips the group in one check.
+    features = Router(name="features")
     for router in (
         onboarding.build_router(),
         unt_check.build_router(),
@@ -76,6 +78,11 @@ def build_root_router() -> Router:
         broadcast.build_router(),
         calendar_admin.build_router(),
         scores.build_router(),
+    ):
+        features.include_router(router)
+    features.message.filter(CommandOrStep(features))
+    for router in (
+        features,
         handoff.build_relay_router(),
         questions.build_router(),
         fallback.build_router(),

@@ -10,10 +10,14 @@ states; a test walks the routers and fails on any filter that would go to a thre
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from inspect import isclass
 from typing import Any
 
-from aiogram import F
-from aiogram.filters import Filter
+from aiogram import F, Router
+from aiogram.dispatcher.event.handler import HandlerObject
+from aiogram.filters import Command, Filter, StateFilter
+from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import Message, TelegramObject
 from magic_filter import MagicFilter
 
@@ -59,3 +63,46 @@ class NotAQuestion(Filter):
 
 
 NOT_A_QUESTION = NotAQuestion()
+
+
+class CommandOrStep(Filter):
+    """Router-level message filter for a group of routers whose message handlers all take a
+    command or a wizard step: any other message (an ordinary question, most of what people
+    send) skips the whole group at once instead of being offered to each of its handlers in
+    turn, a tenth of the CPU of a question. Built from the handlers themselves: a message
+    handler that needs neither a command nor a state makes the filter let everything in, so a
+    handler added later is never skipped by it."""
+
+    __slots__ = ("everything", "states")
+
+    def __init__(self, router: Router) -> None:
+        self.states: set[str] = set()
+        self.everything = False
+        for handler in _message_handlers(router):
+            filters = [f.callback for f in handler.filters or []]
+            if any(isinstance(f, Command) for f in filters):
+                continue
+            steps = [f for f in filters if isinstance(f, StateFilter)]
+            if not steps:
+                self.everything = True
+                return
+            for step in steps:
+                for state in step.states:
+                    if isinstance(state, State) and state.state is not None:
+                        self.states.add(state.state)
+                    elif isclass(state) and issubclass(state, StatesGroup):
+                        self.states.update(state.__all_states_names__)
+                    else:  # None or "*": a handler for messages outside any wizard
+                        self.everything = True
+                        return
+
+    async def __call__(self, message: Message, raw_state: str | None = None) -> bool:
+        if self.everything or raw_state in self.states:
+            return True
+        return (message.text or message.caption or "").startswith("/")
+
+
+def _message_handlers(router: Router) -> Iterator[HandlerObject]:
+    yield from router.message.handlers
+    for child in router.sub_routers:
+        yield from _message_handlers(child)

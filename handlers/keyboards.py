@@ -109,12 +109,22 @@ def add_sources_button(builder: Keyboard, t: Translator, answer: Answer) -> bool
     """A "sources" button when the footer could not show them all; False if none needed."""
     if not answer.hidden_sources:
         return False
-    keys = [source.key for source in answer.public_sources][:MAX_SOURCE_KEYS]
-    builder.button(
-        text=t.plain("fixes.sources.button", count=len(answer.public_sources)),
-        callback_data=SourcesCb(keys=".".join(keys)),
-    )
+    add_sources_keys_button(builder, t, hidden_sources_keys(answer))
     return True
+
+
+def hidden_sources_keys(answer: Answer) -> tuple[str, ...]:
+    """The keys of the answer's sources when its footer could not show them all, else ()."""
+    if not answer.hidden_sources:
+        return ()
+    return tuple(source.key for source in answer.public_sources)
+
+
+def add_sources_keys_button(builder: Keyboard, t: Translator, keys: Sequence[str]) -> None:
+    builder.button(
+        text=t.plain("fixes.sources.button", count=len(keys)),
+        callback_data=SourcesCb(keys=".".join(keys[:MAX_SOURCE_KEYS])),
+    )
 
 
 def journey_end_keyboard(

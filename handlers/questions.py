@@ -5,6 +5,7 @@ the question is logged (text, language, time; never who asked) for staff to see.
 from __future__ import annotations
 
 from contextlib import suppress
+from functools import lru_cache
 
 from aiogram import Router
 from aiogram.exceptions import TelegramBadRequest
@@ -18,7 +19,13 @@ from handlers import handoff
 from handlers.callbacks import FeedbackCb, SourcesCb, TopicCb
 from handlers.common import profile_of, reply_long, send_long, sender, today
 from handlers.filters import COMMAND, TEXT
-from handlers.keyboards import Keyboard, add_sources_button, topics_keyboard
+from handlers.keyboards import (
+    Keyboard,
+    add_sources_button,
+    add_sources_keys_button,
+    hidden_sources_keys,
+    topics_keyboard,
+)
 from handlers.scores import with_scores_buttons
 from handlers.settings import HandlerSettings
 from handlers.wizard import still_open_note
@@ -134,6 +141,13 @@ async def topic_button(
 def feedback_keyboard(
     t: Translator, topic: str, answer: Answer | None = None
 ) -> InlineKeyboardMarkup:
+    return _feedback_keyboard(t, topic, hidden_sources_keys(answer) if answer else ())
+
+
+# Nearly every answer carries one of these; the same few hundred are built once each (the
+# markup is never changed in place: keyboards that add buttons make a new one).
+@lru_cache(maxsize=1024)
+def _feedback_keyboard(t: Translator, topic: str, sources: tuple[str, ...]) -> InlineKeyboardMarkup:
     builder = Keyboard()
     builder.button(
         text=t.plain("feedback.yes"), callback_data=FeedbackCb(topic=topic, helpful=True)
@@ -141,7 +155,8 @@ def feedback_keyboard(
     builder.button(
         text=t.plain("feedback.no"), callback_data=FeedbackCb(topic=topic, helpful=False)
     )
-    if answer is not None and add_sources_button(builder, t, answer):
+    if sources:
+        add_sources_keys_button(builder, t, sources)
         builder.adjust(2, 1)
     return builder.as_markup()
 

@@ -204,11 +204,22 @@ class KnowledgeBase:
         pairs = [(c.lower(), s) for s in self.sources.sources for c in s.cited_as]
         return sorted(pairs, key=lambda pair: -len(pair[0]))
 
+    @cached_property
+    def _sources_of_notes(self) -> dict[str, list[PublicSource]]:
+        return {}
+
     def public_sources(self, fact: Provenance) -> list[PublicSource]:
         """The pages a reader can open for this fact, in the order its note cites them."""
         if fact.public is not None:
             return [self._public_by_id[i] for i in fact.public if i in self._public_by_id]
-        note = fact.source.lower()
+        # Every answer asks this for each fact it shows; the note's search runs once per note.
+        found = self._sources_of_notes.get(fact.source)
+        if found is None:
+            found = self._sources_of_notes[fact.source] = self._sources_in_note(fact.source)
+        return list(found)
+
+    def _sources_in_note(self, source: str) -> list[PublicSource]:
+        note = source.lower()
         taken: list[tuple[int, int]] = []
         found: list[tuple[int, PublicSource]] = []
         for text, source in self._citations:

@@ -37,6 +37,7 @@ VECTORS_FILE = "examples.vectors.npz"
 # gets slower with every token.
 MAX_EMBED_CHARS = 300
 EMBED_CACHE_SIZE = 2048
+MATCH_CACHE_SIZE = 1024
 NGRAM_RANGE = (2, 5)
 PERCEPTRON_EPOCHS = 12
 # Calibrated on tests/data/calibration.tsv and a 5-fold split of the example set
@@ -280,14 +281,38 @@ class SemanticIndex:
             for e in self.examples
             if e.source == "taught" and worth_embedding(e.text)
         }
+        self._store = store
+        # The matches of questions asked before, for this index only (a reload or a taught
+        # example builds a new index): a repeated question skips the semantic thread.
+        self._matches: OrderedDict[str, SemanticMatch] = OrderedDict()
+        self._matches_lock = threading.Lock()
 
     def taught_topic(self, text: str) -> str | None:
         """A question staff taught word for word (after folding) is answered as taught."""
         return self._taught.get(match_text(text))
 
+    def cached_match(self, text: str) -> SemanticMatch | None:
+        key = clip_for_embedding(text)
+        with self._matches_lock:
+            found = self._matches.get(key)
+            if found is not None:
+                self._matches.move_to_end(key)
+            return found
+
     def match(self, text: str) -> SemanticMatch:
-        vector = self.embedder.embed(text)
-        return self.match_vector(text, vector)
+        found = self.cached_match(text)
+        if found is not None:
+            return found
+        # A question worded exactly as an example has its vector in the store already.
+        vector = self._store.vectors.get(_key(text))
+        if vector is None:
+            vector = self.embedder.embed(text)
+        found = self.match_vector(text, vector)
+        with self._matches_lock:
+            self._matches[clip_for_embedding(text)] = found
+            if len(self._matches) > MATCH_CACHE_SIZE:
+                self._matches.popitem(last=False)
+        return found
 
     def match_vector(self, text: str, vector: np.ndarray) -> SemanticMatch:
         similarities = self.vectors @ vector

@@ -123,8 +123,10 @@ class Knowledge:
         rule = loaded.router.route(text, default_lang=default_lang)
         if not _needs_examples(rule, loaded, text):
             return rule
-        loop = asyncio.get_running_loop()
-        match = await loop.run_in_executor(_SEMANTIC_EXECUTOR, loaded.semantic.match, text)
+        match = loaded.semantic.cached_match(text)
+        if match is None:
+            loop = asyncio.get_running_loop()
+            match = await loop.run_in_executor(_SEMANTIC_EXECUTOR, loaded.semantic.match, text)
         return _decide(rule, loaded.semantic, match)
 
     def ask(

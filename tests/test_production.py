@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -507,6 +507,43 @@ def test_no_filter_or_handler_is_sent_to_a_thread() -> None:
 
     walk(build_root_router())
     assert offenders == []
+
+
+async def test_the_command_or_step_gate_skips_only_what_no_handler_behind_it_takes() -> None:
+    """Ordinary questions skip the routers of commands and wizard steps in one check; a
+    handler for plain text added behind the gate later opens it rather than being skipped."""
+    from aiogram import Router
+    from aiogram.filters import Command, StateFilter
+    from aiogram.types import Chat, Message
+    from aiogram.types import User as TelegramUser
+
+    from handlers.filters import TEXT, CommandOrStep
+    from handlers.unt_check import UntCheck
+
+    async def handler(_message: Message) -> None: ...
+
+    def message(text: str) -> Message:
+        return Message(
+            message_id=1,
+            date=datetime.now(UTC),
+            chat=Chat(id=1, type="private"),
+            from_user=TelegramUser(id=1, is_bot=False, first_name="A"),
+            text=text,
+        )
+
+    router = Router()
+    router.message.register(handler, Command("unt"))
+    router.message.register(handler, StateFilter(UntCheck.scores), TEXT)
+    gate = CommandOrStep(router)
+    assert not await gate(message("сколько баллов нужно на грант"), raw_state=None)
+    assert await gate(message("/unt"), raw_state=None)
+    assert await gate(message("120"), raw_state=UntCheck.scores.state)
+    assert not await gate(message("120"), raw_state="KeleshekWizard:rate")
+
+    later = Router()
+    later.message.register(handler, TEXT)
+    router.include_router(later)
+    assert await CommandOrStep(router)(message("сколько баллов нужно на грант"), raw_state=None)
 
 
 async def test_a_flood_is_refused_in_the_language_the_user_chose(
