@@ -43,6 +43,7 @@ from knowledge.text import skeleton
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 MAX_SOURCES_SHOWN = 3
+MAX_CACHED_FOOTERS = 4096
 _TAG = re.compile(r"<[^>]+>")
 MONTHS = {
     "kk": [
@@ -258,6 +259,7 @@ class AnswerRenderer:
         )
         self.templates = {topic: self.env.get_template(f"{topic}.j2") for topic in TOPICS}
         self.footer = self.env.get_template("_footer.j2")
+        self._footers: dict[tuple[bool, str, tuple[str, ...]], str] = {}
 
     def _names(self, tracker: _Tracker) -> dict[str, Callable[..., str]]:
         """Helpers that turn ids into names in the answer's language."""
@@ -335,20 +337,29 @@ class AnswerRenderer:
         self, topic: str, lang: str, body: str, tracker: _Tracker, user_numbers: list[int]
     ) -> Answer:
         public: list[PublicSource] = []
+        seen: set[str] = set()
         for fact in tracker.facts:
             for source in self.kb.public_sources(fact):
-                if source not in public:
+                if source.key not in seen:
+                    seen.add(source.key)
                     public.append(source)
-        footer = self.footer.render(
-            needs_check=any(f.confidence.needs_check for f in tracker.facts),
-            sources=[
-                {"url": s.url, "site": s.site, "when": self.source_date(s, lang)}
-                for s in public[:MAX_SOURCES_SHOWN]
-            ],
-            more=max(0, len(public) - MAX_SOURCES_SHOWN),
-            tr=tracker.tr,
-            lang=lang,
-        )
+        needs_check = any(f.confidence.needs_check for f in tracker.facts)
+        # The footer depends on nothing else, and most answers share a few dozen footers.
+        footer_key = (needs_check, lang, tuple(source.key for source in public))
+        footer = self._footers.get(footer_key)
+        if footer is None:
+            footer = self.footer.render(
+                needs_check=needs_check,
+                sources=[
+                    {"url": s.url, "site": s.site, "when": self.source_date(s, lang)}
+                    for s in public[:MAX_SOURCES_SHOWN]
+                ],
+                more=max(0, len(public) - MAX_SOURCES_SHOWN),
+                tr=tracker.tr,
+                lang=lang,
+            )
+            if len(self._footers) < MAX_CACHED_FOOTERS:
+                self._footers[footer_key] = footer
         text = _tidy(body) + ("\n\n" + _tidy(footer) if footer.strip() else "")
         return Answer(
             topic,

@@ -213,6 +213,10 @@ class _Matcher:
         return keys
 
 
+def _position(candidate: tuple[int, tuple[str, ...], float]) -> int:
+    return candidate[0]
+
+
 def _phrase_in(sets: list[frozenset[str]], phrase: tuple[str, ...]) -> bool:
     n = len(phrase)
     return any(all(phrase[j] in sets[i + j] for j in range(n)) for i in range(len(sets) - n + 1))
@@ -245,28 +249,51 @@ class Router:
         )
         every_phrase = [p for phrases in self.keywords.values() for p, _ in phrases]
         every_phrase += self.complaint_words
-        for table in (self.fields, self.regions, self.subjects, self.quota_words):
+        # Each table's phrases by their first word, for `entities`.
+        self._by_first_word: dict[str, dict[str, list[tuple[str, tuple[str, ...]]]]] = {}
+        tables = {
+            "fields": self.fields,
+            "regions": self.regions,
+            "subjects": self.subjects,
+            "quotas": self.quota_words,
+        }
+        for kind, table in tables.items():
             every_phrase += [p for phrases in table.values() for p in phrases]
+            index: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+            for name, phrases in table.items():
+                for phrase in phrases:
+                    if phrase:
+                        index.setdefault(phrase[0], []).append((name, phrase))
+            self._by_first_word[kind] = index
         self.matcher = _Matcher(every_phrase)
+        self._keywords_by_first_word: dict[str, list[tuple[str, int, tuple[str, ...], float]]] = {}
+        for topic, phrases in self.keywords.items():
+            for position, (phrase, weight) in enumerate(phrases):
+                self._keywords_by_first_word.setdefault(phrase[0], []).append(
+                    (topic, position, phrase, weight)
+                )
 
     def entities(self, text: str, sets: list[frozenset[str]]) -> Entities:
         numbers, years, groups, programmes = extract_numbers(text)
         present = frozenset().union(*sets)
 
-        def found(table: dict[str, list[tuple[str, ...]]]) -> list[str]:
-            # Most phrases have a word the text lacks: rule those out before the positional scan.
-            return [
+        def found(kind: str, table: dict[str, list[tuple[str, ...]]]) -> list[str]:
+            # Only phrases whose first word the text has are worth the positional scan.
+            index = self._by_first_word[kind]
+            hits = {
                 name
-                for name, phrases in table.items()
-                if any(present.issuperset(p) and _phrase_in(sets, p) for p in phrases)
-            ]
+                for word in present
+                for name, phrase in index.get(word, ())
+                if present.issuperset(phrase) and _phrase_in(sets, phrase)
+            }
+            return [name for name in table if name in hits] if hits else []
 
-        fields = found(self.fields)
+        fields = found("fields", self.fields)
         if "it" not in fields and (
             _IT.search(text) or (_IT_ANY_CASE.search(text) and _CYRILLIC.search(text))
         ):
             fields.append("it")
-        regions = found(self.regions)
+        regions = found("regions", self.regions)
         if "almaty_region" in regions and "almaty" in regions:
             regions.remove("almaty")
         scores = [n for n in numbers if 0 <= n <= 300 and (len(numbers) >= 5 or n >= 10)]
@@ -276,10 +303,10 @@ class Router:
             years=years,
             group_codes=groups,
             programme_codes=programmes,
-            subjects=found(self.subjects),
+            subjects=found("subjects", self.subjects),
             regions=regions,
             fields=fields,
-            quotas=found(self.quota_words),
+            quotas=found("quotas", self.quota_words),
         )
 
     def is_sensitive(self, text: str, entities: Entities) -> bool:
@@ -303,15 +330,19 @@ class Router:
         detected = lang or detect_language(text, default=default_lang)
         scores = dict.fromkeys(TOPICS, 0.0)
         strongest = dict.fromkeys(TOPICS, 0.0)
-        for topic, phrases in self.keywords.items():
+        # The keywords whose first word the text has, per topic, in the order they are listed.
+        candidates: dict[str, list[tuple[int, tuple[str, ...], float]]] = {}
+        for word in present:
+            for topic, position, phrase, weight in self._keywords_by_first_word.get(word, ()):
+                candidates.setdefault(topic, []).append((position, phrase, weight))
+        for topic, listed in candidates.items():
+            listed.sort(key=_position)
             # A word counts once per topic, with its strongest keyword ("университетке" is
             # both `университет` and a typo of `universities`: one word all the same), and a
             # keyword counts once however often it is written.
             by_word: dict[int, tuple[float, tuple[str, ...]]] = {}
             matched: dict[tuple[str, ...], float] = {}
-            for phrase, weight in phrases:
-                if phrase[0] not in present:
-                    continue
+            for _, phrase, weight in listed:
                 if len(phrase) > 1:
                     if _phrase_in(sets, phrase):
                         matched[phrase] = weight

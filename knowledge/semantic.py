@@ -291,6 +291,15 @@ class SemanticIndex:
         """A question staff taught word for word (after folding) is answered as taught."""
         return self._taught.get(match_text(text))
 
+    def knows_vector(self, text: str) -> bool:
+        """Whether matching `text` needs no embedding (it is worded as an example)."""
+        return _key(text) in self._store.vectors
+
+    def forget_matches(self) -> None:
+        """Empty the match cache (bench/kb.py: every question pays for its match)."""
+        with self._matches_lock:
+            self._matches.clear()
+
     def cached_match(self, text: str) -> SemanticMatch | None:
         key = clip_for_embedding(text)
         with self._matches_lock:
