@@ -132,6 +132,13 @@ class GrantScores:
     _university_keys: dict[str, int] = field(default_factory=dict, init=False)
     _groups: frozenset[str] = field(default=frozenset(), init=False)
     _short_keys: list[tuple[str, int]] = field(default_factory=list, init=False)
+    # Answers ask the same few lists again and again; the rows never change once loaded.
+    _lists: dict[tuple[str, int, str, int | None], list[ScoreRow]] = field(
+        default_factory=dict, init=False
+    )
+    _latest: dict[tuple[str | None, int | None], int | None] = field(
+        default_factory=dict, init=False
+    )
 
     def __post_init__(self) -> None:
         for row in self.rows:
@@ -225,6 +232,15 @@ class GrantScores:
         self, group: str, year: int, list_id: str, university: int | None = None
     ) -> list[ScoreRow]:
         """The FULL-programme cells of one competition list, lowest minimum first."""
+        key = (group, year, list_id, university)
+        cached = self._lists.get(key)
+        if cached is None:
+            cached = self._lists[key] = self._list_rows(group, year, list_id, university)
+        return list(cached)
+
+    def _list_rows(
+        self, group: str, year: int, list_id: str, university: int | None
+    ) -> list[ScoreRow]:
         section, quota = LISTS[list_id]
         wanted = section or self.main_section(group, year)
         rows = [
@@ -246,6 +262,12 @@ class GrantScores:
         return rows[0] if rows else None
 
     def latest_year(self, group: str | None = None, up_to: int | None = None) -> int | None:
+        key = (group, up_to)
+        if key not in self._latest:
+            self._latest[key] = self._latest_year(group, up_to)
+        return self._latest[key]
+
+    def _latest_year(self, group: str | None, up_to: int | None) -> int | None:
         years = [
             y
             for g, y in self._by_group_year
