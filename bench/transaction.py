@@ -89,9 +89,7 @@ async def main(args: argparse.Namespace) -> None:
 
     async def talapker() -> None:
         async with conversations.transaction() as transaction:
-            opened = await transaction.open(*lock.values(), USER_ID, FSM_KEY)
-            if opened.user is not None:
-                User(**opened.user)
+            await transaction.open(*lock.values(), USER_ID, FSM_KEY)
 
     async def orm_session() -> None:
         async with database.session() as session:

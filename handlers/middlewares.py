@@ -24,7 +24,6 @@ from aiogram.methods.base import TelegramType
 from aiogram.types import CallbackQuery, Message, TelegramObject
 from aiogram.types import User as TelegramUser
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.settings import HandlerSettings
@@ -126,9 +125,8 @@ class DbSessionMiddleware(BaseMiddleware):
                 if built is not None and self.storage is not None:
                     self.storage.preload(built, opened.state, opened.data)
                 if opened.user is not None:
-                    user = User(**opened.user)
-                    make_transient_to_detached(user)  # persistent as read, not a new row
-                    session.add(user)
+                    user = opened.user
+                    session.add(user)  # persistent as read, not a new row
                     data["user"] = user
             result = await handler(event, data)
             if _wrote_in_session(session, user):
