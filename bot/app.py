@@ -42,6 +42,7 @@ from handlers.middlewares import (
     PressAnswerMiddleware,
     UserMiddleware,
 )
+from handlers.wizard import ReleaseHeldReply
 from i18n import I18n
 from knowledge.service import Knowledge
 from observability.metrics import (
@@ -68,13 +69,39 @@ MAX_CONCURRENT_UPDATES = 200
 SHUTDOWN_GRACE_SECONDS = 20.0
 
 
+def json_body(
+    bot: Bot, method: TelegramMethod[Any], *, name_method: bool = False
+) -> JsonPayload | None:
+    """A Bot API call as a JSON body, which the Bot API accepts for every method; None when
+    it uploads a file (that needs multipart). aiogram always builds a form, a field per
+    parameter with nested objects as JSON strings: 160 µs against 60 µs for JSON. A webhook
+    response names its method in the body (`name_method`); a request names it in the URL."""
+    files: dict[str, Any] = {}
+    body: dict[str, Any] = {"method": method.__api_method__} if name_method else {}
+    for key, value in method.model_dump(warnings=False).items():
+        prepared = bot.session.prepare_value(value, bot=bot, files=files, _dumps_json=False)
+        if prepared is not None:
+            body[key] = prepared
+    if files:
+        return None
+    return JsonPayload(body, dumps=bot.session.json_dumps)
+
+
 class PinnedResponseSession(AiohttpSession):
-    """aiogram builds the generic model `Response[<result type>]` on every call, and pydantic
-    keeps built generics only weakly: under load they were garbage-collected and rebuilt over
-    and over, a third of a web worker's CPU (bench/load.py). A strong reference per result
-    type keeps pydantic's cache warm."""
+    """aiogram's aiohttp session with two changes, both for a web worker's CPU
+    (bench/load.py):
+
+    - aiogram builds the generic model `Response[<result type>]` on every call, and pydantic
+      keeps built generics only weakly: under load they were garbage-collected and rebuilt
+      over and over, a third of a web worker's CPU. A strong reference per result type keeps
+      pydantic's cache warm.
+    - Calls go as JSON (`json_body`), not as a form; one that uploads a file stays multipart.
+    """
 
     _pinned: ClassVar[dict[Any, Any]] = {}
+
+    def build_form_data(self, bot: Bot, method: TelegramMethod[Any]) -> Any:
+        return json_body(bot, method) or super().build_form_data(bot, method)
 
     def check_response(
         self, bot: Bot, method: TelegramMethod[Any], status_code: int, content: str
@@ -86,23 +113,16 @@ class PinnedResponseSession(AiohttpSession):
 
 
 class JsonReplyRequestHandler(SimpleRequestHandler):
-    """Returns the reply carried in the webhook response as JSON, which the Bot API accepts
-    there as it does in requests. aiogram always writes multipart/form-data, a part per
-    field, which took 160 µs a reply against 60 µs for JSON. A reply that uploads a file
-    (a Keleshek chart) still goes as multipart."""
+    """Returns the reply carried in the webhook response as JSON (`json_body`), which the
+    Bot API accepts there as it does in requests. A reply that uploads a file (a Keleshek
+    chart) still goes as multipart."""
 
     def _build_response_writer(self, bot: Bot, result: TelegramMethod[Any] | None) -> Payload:
         if not result:
             return super()._build_response_writer(bot, result)
-        files: dict[str, Any] = {}
-        body: dict[str, Any] = {"method": result.__api_method__}
-        for key, value in result.model_dump(warnings=False).items():
-            prepared = bot.session.prepare_value(value, bot=bot, files=files, _dumps_json=False)
-            if prepared is not None:
-                body[key] = prepared
-        if files:
-            return super()._build_response_writer(bot, result)
-        return JsonPayload(body, dumps=bot.session.json_dumps)
+        return json_body(bot, result, name_method=True) or super()._build_response_writer(
+            bot, result
+        )
 
 
 def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
@@ -111,6 +131,7 @@ def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
     if settings.bot_token is None:
         raise ValueError("BOT_TOKEN is required to talk to a Bot API server")
     session.middleware(AnsweredPresses())
+    session.middleware(ReleaseHeldReply())
     return Bot(
         settings.bot_token,
         session=session,

@@ -14,7 +14,8 @@ from aiogram.types import CallbackQuery, InputFile, Message
 from handlers.settings import HandlerSettings
 from storage.models import User
 
-Send = Callable[..., Awaitable[Message]]
+# A way to send a text to a chat (what is returned, if anything, is not used).
+Send = Callable[..., Awaitable[Any]]
 # Telegram's limit is 4,096 characters; leave room for the HTML entities escaping adds.
 MESSAGE_LIMIT = 4000
 

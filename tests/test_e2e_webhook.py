@@ -191,3 +191,80 @@ def test_a_reply_in_the_webhook_response_is_json_unless_it_uploads_a_file(
     assert body["parse_mode"] == "HTML"  # the bot's defaults are filled in, as in multipart
     chart = SendPhoto(chat_id=1, photo=BufferedInputFile(b"png", filename="chart.png"))
     assert isinstance(handler._build_response_writer(webhook_app.bot, chart), MultipartWriter)
+
+
+def test_a_call_goes_as_json_unless_it_uploads_a_file(webhook_app: TalapkerApp) -> None:
+    """The Bot API reads a JSON request as it reads a form; a file needs multipart."""
+    from aiogram.methods import SendPhoto
+    from aiogram.types import BufferedInputFile
+    from aiohttp import FormData
+    from aiohttp.payload import JsonPayload
+
+    session = webhook_app.bot.session
+    text = session.build_form_data(webhook_app.bot, SendMessage(chat_id=1, text="hi"))  # type: ignore[attr-defined]
+    assert isinstance(text, JsonPayload)
+    body = json.loads(text._value)
+    assert body == {"chat_id": 1, "text": "hi", "parse_mode": "HTML"} | {
+        k: v for k, v in body.items() if k not in ("chat_id", "text", "parse_mode")
+    }
+    assert "method" not in body  # a request names its method in the URL
+    chart = SendPhoto(chat_id=1, photo=BufferedInputFile(b"png", filename="chart.png"))
+    assert isinstance(session.build_form_data(webhook_app.bot, chart), FormData)  # type: ignore[attr-defined]
+
+
+async def test_a_typed_step_s_last_message_travels_in_the_webhook_response(
+    stub: StubBotAPI, webhook_app: TalapkerApp
+) -> None:
+    """/start says welcome, then asks the first step: the welcome goes as a request, the
+    question (the step's last message, with its buttons) in the webhook response, after it."""
+    await stub.deliver_webhook(stub.message_update(608, "/start", language_code="en"))
+    welcome, question = stub.calls_to("sendMessage", chat_id=608)
+    assert not welcome.in_webhook_response and "Talapker" in welcome.params["text"]
+    assert question.in_webhook_response and "Choose your language" in question.params["text"]
+    assert question.params["reply_markup"]["inline_keyboard"]
+
+    # The step is open: the language typed as a button press continues the wizard.
+    await stub.deliver_webhook(
+        stub.callback_update(608, "lang:en", stub.message_with_button(608, "lang:en"))
+    )
+    assert "Who are you?" in stub.calls_to("sendMessage", chat_id=608)[-1].params["text"]
+
+
+async def test_a_held_message_goes_before_any_later_call(
+    stub: StubBotAPI, make_settings: Callable[..., Settings]
+) -> None:
+    """A typed step that sends a message and then makes another call (an edit, a message
+    sent another way) shows them in the order it made them; the last message still rides in
+    the webhook response."""
+    from aiogram.fsm.context import FSMContext
+    from aiogram.types import Message
+
+    from handlers.wizard import Steps, Turn
+
+    bot = create_bot(make_settings())
+    dispatcher = Dispatcher()
+    steps = Steps("order")
+
+    @steps.router.message()
+    async def typed(message: Message, turn: Turn) -> None:
+        await turn.send("first")
+        await message.answer("second, sent another way")
+        await turn.send("third")
+
+    dispatcher.include_router(steps.router)
+
+    @dispatcher.message.outer_middleware()
+    async def with_turn_data(handler: Any, event: Any, data: dict[str, Any]) -> Any:
+        data.update(user=None, t=None, knowledge=None, settings=None, is_staff=False)
+        data["state"] = FSMContext(dispatcher.fsm.storage, key=None)  # type: ignore[arg-type]
+        return await handler(event, data)
+
+    try:
+        returned = await dispatcher.feed_webhook_update(
+            bot, Update.model_validate(stub.message_update(609, "hello"))
+        )
+        assert isinstance(returned, SendMessage) and returned.text == "third"
+        await bot(returned)  # what the webhook response carries
+    finally:
+        await bot.session.close()
+    assert stub.texts_to(609) == ["first", "second, sent another way", "third"]
