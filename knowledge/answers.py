@@ -16,7 +16,14 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    BytecodeCache,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    select_autoescape,
+)
+from jinja2.bccache import Bucket
 
 from knowledge.base import KnowledgeBase
 from knowledge.facts import Fact, Localized, Provenance
@@ -48,6 +55,26 @@ MAX_CACHED_FOOTERS = 4096
 # Rendered answers kept per renderer (a new one comes with each reload of the data).
 ANSWER_CACHE_SIZE = 2048  # about 2 KB each
 _TAG = re.compile(r"<[^>]+>")
+
+
+class _CompiledTemplates(BytecodeCache):
+    """Compiled templates kept for the process: a renderer made again (a knowledge reload, a
+    second bot in one process) compiles only the templates whose text changed. Jinja checks
+    each template's checksum, so an edited template is compiled afresh."""
+
+    def __init__(self) -> None:
+        self._compiled: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        compiled = self._compiled.get(bucket.key)
+        if compiled is not None:
+            bucket.bytecode_from_string(compiled)
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self._compiled[bucket.key] = bucket.bytecode_to_string()
+
+
+_COMPILED_TEMPLATES = _CompiledTemplates()
 MONTHS = {
     "kk": [
         "қаңтар",
@@ -259,6 +286,7 @@ class AnswerRenderer:
             undefined=StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            bytecode_cache=_COMPILED_TEMPLATES,
         )
         self.templates = {topic: self.env.get_template(f"{topic}.j2") for topic in TOPICS}
         self.footer = self.env.get_template("_footer.j2")

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from rapidfuzz import fuzz, process
 
 from knowledge.facts import Confidence, Localized, Provenance, Strict
+from knowledge.lru import LruCache
 from knowledge.text import skeleton
 
 SCORES_DIR = "grant_scores"
@@ -492,12 +493,31 @@ def result_files(directory: Path) -> list[Path]:
     return sorted((directory / SCORES_DIR).glob("results-*.csv"))
 
 
+# The last scores read, by their files' paths, sizes and modification times: a knowledge
+# reload after an edit elsewhere (a fact, a date) reads no CSV again.
+_READ: LruCache[tuple[tuple[str, int, int], ...], GrantScores] = LruCache(2)
+
+
 def load_grant_scores(directory: Path) -> GrantScores:
     """Everything under `directory`/grant_scores/. No such folder: no scores (an installation
     with its own KNOWLEDGE_DIR may not have them yet)."""
     folder = directory / SCORES_DIR
     if not folder.is_dir():
         return GrantScores()
+    stamps = []
+    for path in sorted(folder.iterdir()):
+        stat = path.stat()
+        stamps.append((str(path.resolve()), stat.st_size, stat.st_mtime_ns))
+    key = tuple(stamps)
+    scores = _READ.get(key)
+    if scores is None:
+        scores = _read_grant_scores(directory)
+        _READ.put(key, scores)
+    return scores
+
+
+def _read_grant_scores(directory: Path) -> GrantScores:
+    folder = directory / SCORES_DIR
     try:
         meta = ScoresSources.model_validate(
             yaml.safe_load((folder / "sources.yaml").read_text(encoding="utf-8"))

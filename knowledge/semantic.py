@@ -256,6 +256,23 @@ class CharNgramClassifier:
         return self.weights[:, columns] @ values
 
 
+# The last classifiers trained, by their training set: a knowledge reload that leaves the
+# examples as they were (an edited fact, a corrected date) trains nothing.
+_TrainingSet = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
+_TRAINED: LruCache[_TrainingSet, CharNgramClassifier] = LruCache(2)
+
+
+def trained_classifier(
+    texts: Sequence[str], labels: Sequence[str], topics: Sequence[str]
+) -> CharNgramClassifier:
+    key = (tuple(texts), tuple(labels), tuple(topics))
+    classifier = _TRAINED.get(key)
+    if classifier is None:
+        classifier = CharNgramClassifier(texts, labels, topics)
+        _TRAINED.put(key, classifier)
+    return classifier
+
+
 def _softmax(values: np.ndarray, temperature: float) -> np.ndarray:
     shifted = (values - values.max()) / temperature
     exp = np.exp(shifted)
@@ -271,7 +288,7 @@ class SemanticIndex:
         texts = [e.text for e in self.examples]
         self.vectors = store.matrix(texts, embedder)
         self.labels = np.array([self.topics.index(e.topic) for e in self.examples])
-        self.char = CharNgramClassifier(texts, [e.topic for e in self.examples], self.topics)
+        self.char = trained_classifier(texts, [e.topic for e in self.examples], self.topics)
         self._taught = {
             match_text(e.text): e.topic
             for e in self.examples

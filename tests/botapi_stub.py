@@ -65,6 +65,7 @@ class StubBotAPI:
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1)
         self._changed = asyncio.Condition()
+        self._poll_round = 0  # raised by end_polls(): the long polls waiting now return
         self.webhook: dict[str, Any] | None = None
         self._replies_read: dict[int, int] = {}
         self._app_languages: dict[int, str] = {}
@@ -104,6 +105,14 @@ class StubBotAPI:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+    async def end_polls(self) -> None:
+        """Answer the getUpdates calls waiting now (with what there is, maybe nothing), as
+        Telegram does when its long-poll timeout runs out: a bot being stopped need not wait
+        for it."""
+        async with self._changed:
+            self._poll_round += 1
+            self._changed.notify_all()
 
     # ---------------------------------------------------------------- feeding updates
     def next_update_id(self) -> int:
@@ -426,9 +435,13 @@ class StubBotAPI:
         async with self._changed:
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
             if not self._updates and timeout:
+                round_ = self._poll_round
                 with suppress(TimeoutError):
                     await asyncio.wait_for(
-                        self._changed.wait_for(lambda: bool(self._updates)), timeout
+                        self._changed.wait_for(
+                            lambda: bool(self._updates) or self._poll_round != round_
+                        ),
+                        timeout,
                     )
             batch = self._updates[:limit]
         return web.json_response({"ok": True, "result": batch})

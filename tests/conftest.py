@@ -102,9 +102,10 @@ async def eventually(
 class RunningBot:
     """A TalapkerApp polling the stub server in a background task."""
 
-    def __init__(self, app: TalapkerApp, task: asyncio.Task[None]) -> None:
+    def __init__(self, app: TalapkerApp, task: asyncio.Task[None], stub: StubBotAPI) -> None:
         self.app = app
         self.task = task
+        self.stub = stub
 
     async def user(self, user_id: int) -> User | None:
         async with self.app.database.session() as session:
@@ -127,6 +128,7 @@ class RunningBot:
     async def stop(self) -> None:
         with suppress(RuntimeError):
             await self.app.dispatcher.stop_polling()
+        await self.stub.end_polls()  # the last long poll returns now, not at its timeout
         with suppress(asyncio.CancelledError):
             await asyncio.wait_for(self.task, 10)
         await self.app.close()
@@ -134,7 +136,7 @@ class RunningBot:
 
 @pytest.fixture
 async def start_polling(
-    make_settings: Callable[..., Settings],
+    make_settings: Callable[..., Settings], stub: StubBotAPI
 ) -> AsyncIterator[Callable[..., Awaitable[RunningBot]]]:
     running: list[RunningBot] = []
 
@@ -142,7 +144,7 @@ async def start_polling(
         app = await TalapkerApp.create(make_settings(**overrides))
         await app.start_background()  # like `talapker run`: sender and scheduler run too
         task = asyncio.create_task(app.run_polling(handle_signals=False))
-        bot = RunningBot(app, task)
+        bot = RunningBot(app, task, stub)
         running.append(bot)
         return bot
 
